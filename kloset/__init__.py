@@ -1,0 +1,1 @@
+"""kloset: a deduplicating, compressing, encrypting backup engine you can query with SQL."""

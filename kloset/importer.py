@@ -1,0 +1,78 @@
+"""The source connector interface: where backups read from."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .objects import Record
+
+
+class LocationFlags(enum.IntFlag):
+    """The plugin protocol's location flags."""
+
+    LOCALFS = 1
+    FILE = 2
+    STREAM = 4
+    NEEDACK = 8
+    NOMERGE = 16
+    EXPORTXATTR = 32
+
+
+@dataclass(slots=True)
+class ImporterOptions:
+    hostname: str = ""
+    cwd: str = ""
+    max_concurrency: int = 0
+    excludes: list[str] = field(default_factory=list)
+    no_xattr: bool = False
+
+
+class Importer(ABC):
+    """A source of records. ``config`` is flat (``location`` plus connector keys).
+
+    ``origin`` names the machine or server, ``type`` the connector (``fs``, ``imap``...), ``root`` the
+    absolute path inside the origin that the backup covers; the three together choose the parent of an
+    incremental backup.
+    """
+
+    protocols: tuple[str, ...] = ()
+    #: True when :meth:`scan` yields records in snapshot order (see :func:`kloset.snapshot.order.path_key`);
+    #: otherwise the backup sorts them itself.
+    ordered: bool = False
+
+    def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
+        self.config = dict(config)
+        self.options = options or ImporterOptions()
+
+    @property
+    @abstractmethod
+    def origin(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def type(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def root(self) -> str: ...
+
+    @property
+    def flags(self) -> LocationFlags:
+        return LocationFlags(0)
+
+    @abstractmethod
+    def scan(self) -> Iterator[Record]:
+        """Yield one record per entry under root, the root directory included.
+
+        An entry that cannot be read is yielded with ``error`` set, never raised: a backup records it and
+        goes on. ``Record.open`` opens a regular file's content lazily; it may raise OSError, which the
+        backup records as an error of that file."""
+
+    def ping(self) -> None:
+        """Raise if the source cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections."""

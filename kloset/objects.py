@@ -1,0 +1,110 @@
+"""Plain data shared by every layer: IDs, resource and blob types, file metadata, records.
+
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+ID_SIZE = 32
+
+
+class ResourceType(enum.IntEnum):
+    """What a store holds; numbers are the plugin protocol's StorageResource values."""
+
+    PACKFILE = 1
+    STATE = 2
+    LOCK = 3
+
+
+class BlobType(enum.IntEnum):
+    """What a blob inside a packfile is; stored in pack indexes and bound into MACs and AEAD tags."""
+
+    CHUNK = 1  # a piece of file content
+    SNAPSHOT = 2  # a snapshot header (msgpack)
+    FILES = 3  # a piece of a snapshot's file index (Parquet)
+    CHUNKS = 4  # a piece of a snapshot's object -> chunks table (Parquet)
+    XATTRS = 5  # a piece of a snapshot's extended attributes table (Parquet)
+    ERRORS = 6  # a piece of a snapshot's errors table (Parquet)
+    FINDINGS = 7  # analyzer results
+    PADDING = 15  # random bytes that hide pack layout
+
+    @property
+    def is_data(self) -> bool:
+        """File content goes to data packs; everything else to metadata ("hot") packs."""
+        return self is BlobType.CHUNK
+
+
+def hex_id(blob_id: bytes) -> str:
+    return blob_id.hex()
+
+
+class EntryType(enum.StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    FIFO = "fifo"
+    SOCKET = "socket"
+    DEVICE = "device"
+
+
+def entry_type(mode: int) -> EntryType:
+    if stat.S_ISREG(mode):
+        return EntryType.FILE
+    if stat.S_ISDIR(mode):
+        return EntryType.DIR
+    if stat.S_ISLNK(mode):
+        return EntryType.SYMLINK
+    if stat.S_ISFIFO(mode):
+        return EntryType.FIFO
+    if stat.S_ISSOCK(mode):
+        return EntryType.SOCKET
+    return EntryType.DEVICE
+
+
+@dataclass(slots=True)
+class FileInfo:
+    """What a connector knows of one entry. ``mode`` holds POSIX st_mode bits (type and permissions)."""
+
+    name: str
+    size: int = 0
+    mode: int = stat.S_IFREG | 0o644
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    dev: int = 0
+    ino: int = 0
+    uid: int = 0
+    gid: int = 0
+    nlink: int = 1
+    username: str = ""
+    groupname: str = ""
+    rdev: int = 0
+
+    @property
+    def type(self) -> EntryType:
+        return entry_type(self.mode)
+
+
+Opener = Callable[[], BinaryIO]
+
+
+@dataclass(slots=True)
+class Record:
+    """One entry produced by an importer (or handed to an exporter).
+
+    ``pathname`` is absolute and '/'-separated. Names that are not valid UTF-8 carry their bytes as
+    lone surrogates (``os.fsdecode``), so they round-trip. ``open`` lazily opens the content of a
+    regular file; ``error`` set means the entry could not be read and carries no content.
+    """
+
+    pathname: str
+    info: FileInfo | None = None
+    target: str = ""
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+    error: str | None = None
+    open: Opener | None = None
