@@ -1,0 +1,109 @@
+"""Packfiles: many sealed blobs in one store resource.
+
+    pack   := blob* index footer
+    blob   := seal(pack subkey, ad = type || ID, compression byte || payload)
+    index  := seal(pack subkey, ad = b"kloset pack index", msgpack [[type, ID, offset, length], ...])
+    footer := "KLOSETPK" | u32 version | u64 index offset | u32 index length | 40-byte wrapped subkey
+
+All integers are little-endian; the wrapped subkey is zeros in a plaintext store. The pack's ID is the
+keyed BLAKE3 MAC of all its bytes. The in-pack index is redundant with the store's states: it lets a
+store be re-indexed from its packs alone.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+import msgpack
+
+from .compression import decompress
+from .encryption import WRAPPED_KEY, Sealer
+from .errors import IntegrityError
+from .hashing import mac
+from .objects import BlobType
+
+MAGIC = b"KLOSETPK"
+VERSION = 1
+FOOTER = struct.Struct("<8sIQI40s")
+INDEX_AD = b"kloset pack index"
+
+
+def blob_ad(blob_type: int, blob_id: bytes) -> bytes:
+    return bytes((blob_type,)) + blob_id
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    type: int
+    id: bytes
+    offset: int
+    length: int
+
+
+class PackWriter:
+    """Builds one packfile in memory. Not thread-safe: each writer has one owner."""
+
+    def __init__(self, sealer: Sealer, wrapped_key: bytes) -> None:
+        self._sealer = sealer
+        self.wrapped_key = wrapped_key
+        self._buf = bytearray()
+        self.blobs: list[BlobLocation] = []
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def add(self, blob_type: int, blob_id: bytes, compression: int, payload: bytes | memoryview) -> None:
+        sealed = self._sealer.seal(blob_ad(blob_type, blob_id), bytes((compression,)) + bytes(payload))
+        self.blobs.append(BlobLocation(blob_type, blob_id, len(self._buf), len(sealed)))
+        self._buf += sealed
+
+    def finish(self, mac_key: bytes, padding: bool = True) -> tuple[bytes, bytes]:
+        """Seal the index, append the footer; return (pack ID, pack bytes)."""
+        if padding:
+            # A little random padding so pack sizes do not reveal blob sizes exactly.
+            pad = os.urandom(int.from_bytes(os.urandom(1)) + 1)
+            pad_id = os.urandom(32)
+            self.add(BlobType.PADDING, pad_id, 0, pad)
+        index = msgpack.packb([[b.type, b.id, b.offset, b.length] for b in self.blobs])
+        sealed_index = self._sealer.seal(INDEX_AD, index)
+        offset = len(self._buf)
+        self._buf += sealed_index
+        self._buf += FOOTER.pack(MAGIC, VERSION, offset, len(sealed_index),
+                                 self.wrapped_key.ljust(WRAPPED_KEY, b"\0"))
+        data = bytes(self._buf)
+        return mac(mac_key, data), data
+
+
+def read_footer(data: bytes) -> tuple[int, int, bytes]:
+    """(index offset, index length, wrapped subkey) from a pack's last bytes."""
+    if len(data) < FOOTER.size:
+        raise IntegrityError("packfile is truncated (no footer)")
+    magic, version, offset, length, wrapped = FOOTER.unpack(data[-FOOTER.size :])
+    if magic != MAGIC:
+        raise IntegrityError("packfile footer has a bad magic")
+    if version != VERSION:
+        raise IntegrityError(f"packfile version {version} is not supported")
+    return offset, length, wrapped
+
+
+def read_index(data: bytes, sealer: Sealer) -> list[BlobLocation]:
+    """The blobs listed in a whole pack's own index."""
+    offset, length, _ = read_footer(data)
+    if offset + length + FOOTER.size != len(data):
+        raise IntegrityError("packfile index lies outside the pack")
+    raw = sealer.open(INDEX_AD, memoryview(data)[offset : offset + length])
+    try:
+        rows = msgpack.unpackb(raw)
+        return [BlobLocation(int(t), bytes(i), int(o), int(n)) for t, i, o, n in rows]
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise IntegrityError(f"packfile index is malformed: {e}") from e
+
+
+def open_blob(sealer: Sealer, blob_type: int, blob_id: bytes, sealed: bytes | memoryview) -> bytes:
+    """Unseal and decompress one blob read from a pack."""
+    raw = sealer.open(blob_ad(blob_type, blob_id), sealed)
+    if not raw:
+        raise IntegrityError("empty blob")
+    return decompress(raw[0], raw[1:], 1 << 31)

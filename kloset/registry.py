@@ -1,0 +1,59 @@
+"""Schemes -> connector classes: entry points of installed distributions, then built-ins.
+
+Connectors register under the entry-point groups ``kloset.storage``, ``kloset.importers`` and
+``kloset.exporters`` with the scheme as the name. kloset imports no connector by name.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from .errors import ConfigError, KlosetError
+from .exporter import Exporter
+from .importer import Importer
+from .location import scheme_of
+from .storage import Storage
+
+T = TypeVar("T")
+
+GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters"}
+
+
+@cache
+def _classes(kind: str) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for ep in entry_points(group=GROUPS[kind]):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def connector_class(kind: str, scheme: str, base: type[T]) -> type[T]:
+    ep = _classes(kind).get(scheme)
+    if ep is None:
+        known = ", ".join(sorted(_classes(kind))) or "none"
+        raise ConfigError(f"no {kind} connector for scheme {scheme!r} (known: {known})")
+    try:
+        cls = ep.load()  # type: ignore[attr-defined]
+    except Exception as e:  # an installed connector that fails to import is the connector's fault
+        raise KlosetError(f"the {kind} connector for {scheme!r} failed to load: {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{scheme!r} {kind} entry point is not a {base.__name__}")
+    return cls
+
+
+def schemes(kind: str) -> list[str]:
+    return sorted(_classes(kind))
+
+
+def storage_for(config: dict[str, str]) -> Storage:
+    return connector_class("storage", scheme_of(config["location"]), Storage)(config)
+
+
+def importer_class(location: str) -> type[Importer]:
+    return connector_class("importer", scheme_of(location), Importer)
+
+
+def exporter_for(config: dict[str, str]) -> Exporter:
+    return connector_class("exporter", scheme_of(config["location"]), Exporter)(config)

@@ -1,0 +1,89 @@
+"""Store locks: shared for writers that only add (backup, rm), exclusive for maintenance.
+
+A lock is a sealed LOCK resource with a random ID holding who took it and when. Taking a lock writes it
+first and then looks at the others, so two takers that race both see each other. A lock older than
+STALE_AFTER is ignored (its process is presumed dead); a holder refreshes its lock well before that.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from types import TracebackType
+
+import msgpack
+
+from ..encryption import Keyring
+from ..errors import IntegrityError, LockError, NotFound
+from ..objects import ResourceType
+from ..storage import Storage
+
+STALE_AFTER = 600.0
+REFRESH_EVERY = 120.0
+
+
+def _ad(lock_id: bytes) -> bytes:
+    return bytes((ResourceType.LOCK,)) + lock_id
+
+
+class Lock:
+    def __init__(self, storage: Storage, keyring: Keyring, exclusive: bool) -> None:
+        self.storage = storage
+        self.keyring = keyring
+        self.exclusive = exclusive
+        self.lock_id = b""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _write(self) -> bytes:
+        lid = os.urandom(32)
+        body = msgpack.packb({"hostname": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
+                              "exclusive": self.exclusive})
+        self.storage.put(ResourceType.LOCK, lid, self.keyring.seal_resource(_ad(lid), body))
+        return lid
+
+    def _read(self, lid: bytes) -> dict[str, object] | None:
+        try:
+            info = msgpack.unpackb(self.keyring.open_resource(_ad(lid), self.storage.get(ResourceType.LOCK, lid)))
+            return dict(info)
+        except (NotFound, IntegrityError, ValueError, msgpack.UnpackException):
+            return None  # gone meanwhile, or not ours to read: it cannot hold the store
+
+    def acquire(self) -> Lock:
+        self.lock_id = self._write()
+        now = time.time()
+        for lid in self.storage.list(ResourceType.LOCK):
+            if lid == self.lock_id:
+                continue
+            info = self._read(lid)
+            if info is None or now - float(info["time"]) > STALE_AFTER:  # type: ignore[arg-type]
+                continue
+            if self.exclusive or info["exclusive"]:
+                self.storage.delete(ResourceType.LOCK, self.lock_id)
+                kind = "exclusively" if info["exclusive"] else "for writing"
+                raise LockError(f"the store is locked {kind} by {info['hostname']} (pid {info['pid']})")
+        self._thread = threading.Thread(target=self._refresh, name="kloset-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(REFRESH_EVERY):
+            new = self._write()
+            old, self.lock_id = self.lock_id, new
+            self.storage.delete(ResourceType.LOCK, old)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.lock_id:
+            self.storage.delete(ResourceType.LOCK, self.lock_id)
+            self.lock_id = b""
+
+    def __enter__(self) -> Lock:
+        return self.acquire()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,120 @@
+"""An open store: its config and keys, the merged index, blob reads, transactions and locks."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import platformdirs
+
+from ..chunking import ChunkingParams
+from ..encryption import KDFParams, Keyring, Sealer
+from ..errors import IntegrityError, NotFound
+from ..hashing import blob_mac
+from ..objects import BlobType, ResourceType
+from ..packfile import open_blob
+from ..storage import Storage
+from .config import StoreConfig
+from .locks import Lock
+from .state import Index, IndexCache, StateDelta
+from .transaction import Transaction
+
+
+def default_cache_root() -> Path:
+    return Path(platformdirs.user_cache_dir("kloset"))
+
+
+class Repository:
+    """A store opened with its keys. Thread-safe for reads; writes go through transactions."""
+
+    def __init__(self, storage: Storage, config: StoreConfig, keyring: Keyring,
+                 cache_root: Path | None = None, use_cache: bool = True) -> None:
+        self.storage = storage
+        self.config = config
+        self.keyring = keyring
+        root = cache_root if cache_root is not None else default_cache_root()
+        self.cache_dir: Path | None = root / config.store_id.hex() if use_cache else None
+        self._cache = IndexCache(storage, keyring, self.cache_dir)
+        self._index: Index | None = None
+        self._sealers: dict[bytes, Sealer] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, storage: Storage, passphrase: str | None, *, chunking: ChunkingParams | None = None,
+               kdf: KDFParams | None = None, pack_max_size: int | None = None,
+               cache_root: Path | None = None) -> Repository:
+        kwargs = {} if pack_max_size is None else {"pack_max_size": pack_max_size}
+        config, keyring = StoreConfig.new(passphrase, chunking=chunking, kdf=kdf, **kwargs)
+        storage.create(config.serialize())
+        return cls(storage, config, keyring, cache_root)
+
+    @classmethod
+    def open(cls, storage: Storage, passphrase: str | None, *, cache_root: Path | None = None) -> Repository:
+        config = StoreConfig.parse(storage.open())
+        return cls(storage, config, config.unlock(passphrase), cache_root)
+
+    def close(self) -> None:
+        self.storage.close()
+
+    # -- index --------------------------------------------------------------------------------------
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = self._cache.load()
+        return self._index
+
+    def refresh(self) -> None:
+        """Merge states written by others since the index was loaded."""
+        with self._lock:
+            self._index = self._cache.load()
+
+    def _merged(self, sid: bytes, delta: StateDelta) -> None:
+        """Called by a transaction after its state is written."""
+        self.index.merge(sid, delta)
+        self._cache.save(self.index)
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        return blob_id in self.index.blobs
+
+    def snapshot_ids(self) -> list[bytes]:
+        return self.index.snapshot_ids()
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def sealer(self, wrapped: bytes) -> Sealer:
+        s = self._sealers.get(wrapped)
+        if s is None:
+            s = self._sealers[wrapped] = self.keyring.sealer(wrapped)
+        return s
+
+    def get_blob(self, blob_type: BlobType, blob_id: bytes, *, verify: bool = False) -> bytes:
+        """A blob's plaintext. IntegrityError when its tag fails; NotFound when the index lacks it."""
+        t, pack_id, wrapped, offset, length = self.index.locate(blob_id)
+        if t != blob_type:
+            raise IntegrityError(f"blob {blob_id.hex()[:16]} is a {BlobType(t).name}, not a {blob_type.name}")
+        try:
+            sealed = self.storage.get(ResourceType.PACKFILE, pack_id, offset, length)
+        except NotFound as e:
+            raise IntegrityError(f"packfile {pack_id.hex()[:16]} is missing") from e
+        if len(sealed) != length:
+            raise IntegrityError(f"packfile {pack_id.hex()[:16]} is truncated")
+        try:
+            data = open_blob(self.sealer(wrapped), t, blob_id, sealed)
+            if verify and blob_mac(self.keyring.mac_key, blob_type, data) != blob_id:
+                raise IntegrityError("content does not match its ID")
+        except IntegrityError as e:
+            raise IntegrityError(f"blob {blob_id.hex()[:16]} in packfile {pack_id.hex()[:16]}: {e}") from e
+        return data
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def transaction(self) -> Transaction:
+        return Transaction(self)
+
+    def lock(self, exclusive: bool = False) -> Lock:
+        return Lock(self.storage, self.keyring, exclusive)

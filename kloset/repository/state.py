@@ -1,0 +1,193 @@
+"""States (index deltas) and the merged blob index with its local cache.
+
+Each transaction writes one immutable state resource listing the packs it wrote, the blobs in them,
+and the snapshots it deleted. The merged index of all states is kept in a local cache file, sealed
+with the store's keys, together with the list of state IDs it covers; on open, states that the cache
+lacks are merged in, and a cache that covers a state the store no longer has is rebuilt.
+
+    state := seal_resource(ad = 0x02 || state ID, zstd(msgpack {
+                 "version": 1, "time": unix ns, "nonce": 16 random bytes,
+                 "packs": [[pack ID, wrapped subkey, [[type, blob ID, offset, length], ...]], ...],
+                 "deleted": [snapshot ID, ...]}))
+    state ID := MAC(msgpack bytes)
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgpack
+import zstandard
+
+from ..encryption import Keyring
+from ..errors import IntegrityError, NotFound
+from ..hashing import mac
+from ..objects import BlobType, ResourceType
+from ..packfile import BlobLocation
+from ..storage import Storage
+
+STATE_VERSION = 1
+CACHE_VERSION = 1
+_RECORD = struct.Struct("<B32sIQI")
+
+
+def state_ad(state_id: bytes) -> bytes:
+    return bytes((ResourceType.STATE,)) + state_id
+
+
+@dataclass
+class PackEntry:
+    pack_id: bytes
+    wrapped_key: bytes
+    blobs: list[BlobLocation]
+
+
+@dataclass
+class StateDelta:
+    packs: list[PackEntry] = field(default_factory=list)
+    deleted: list[bytes] = field(default_factory=list)
+    time_ns: int = 0
+
+    def encode(self, keyring: Keyring) -> tuple[bytes, bytes]:
+        """(state ID, sealed bytes)."""
+        raw = msgpack.packb({
+            "version": STATE_VERSION, "time": self.time_ns or time.time_ns(), "nonce": os.urandom(16),
+            "packs": [[p.pack_id, p.wrapped_key, [[b.type, b.id, b.offset, b.length] for b in p.blobs]]
+                      for p in self.packs],
+            "deleted": self.deleted,
+        })
+        sid = mac(keyring.mac_key, raw)
+        return sid, keyring.seal_resource(state_ad(sid), zstandard.ZstdCompressor(level=3).compress(raw))
+
+    @classmethod
+    def decode(cls, keyring: Keyring, sid: bytes, sealed: bytes) -> StateDelta:
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(keyring.open_resource(state_ad(sid), sealed))
+        except zstandard.ZstdError as e:
+            raise IntegrityError(f"state {sid.hex()[:16]} does not decompress") from e
+        if mac(keyring.mac_key, raw) != sid:
+            raise IntegrityError(f"state {sid.hex()[:16]} fails its MAC check")
+        try:
+            d = msgpack.unpackb(raw)
+            if d["version"] != STATE_VERSION:
+                raise IntegrityError(f"state version {d['version']} is not supported")
+            return cls(
+                packs=[PackEntry(bytes(p), bytes(k), [BlobLocation(int(t), bytes(i), int(o), int(n))
+                                                      for t, i, o, n in blobs]) for p, k, blobs in d["packs"]],
+                deleted=[bytes(x) for x in d["deleted"]], time_ns=int(d["time"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise IntegrityError(f"state {sid.hex()[:16]} is malformed: {e}") from e
+
+
+class Index:
+    """Every blob of the store: ID -> (type, pack number, offset, length)."""
+
+    def __init__(self) -> None:
+        self.states: set[bytes] = set()
+        self.deleted: set[bytes] = set()
+        self.packs: list[tuple[bytes, bytes]] = []
+        self.pack_no: dict[bytes, int] = {}
+        self.blobs: dict[bytes, tuple[int, int, int, int]] = {}
+
+    def merge(self, sid: bytes, delta: StateDelta) -> None:
+        self.states.add(sid)
+        self.deleted.update(delta.deleted)
+        for p in delta.packs:
+            no = self.pack_no.get(p.pack_id)
+            if no is None:
+                no = self.pack_no[p.pack_id] = len(self.packs)
+                self.packs.append((p.pack_id, p.wrapped_key))
+            for b in p.blobs:
+                if b.type != BlobType.PADDING:
+                    self.blobs.setdefault(b.id, (b.type, no, b.offset, b.length))
+
+    def snapshot_ids(self) -> list[bytes]:
+        return [i for i, v in self.blobs.items() if v[0] == BlobType.SNAPSHOT and i not in self.deleted]
+
+    def locate(self, blob_id: bytes) -> tuple[int, bytes, bytes, int, int]:
+        """(type, pack ID, wrapped subkey, offset, length) of a blob; NotFound when absent."""
+        try:
+            t, no, off, n = self.blobs[blob_id]
+        except KeyError:
+            raise NotFound(f"blob {blob_id.hex()[:16]} is not in the store index") from None
+        pid, wk = self.packs[no]
+        return t, pid, wk, off, n
+
+    # -- cache file ---------------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        recs = b"".join(_RECORD.pack(t, i, no, off, n) for i, (t, no, off, n) in self.blobs.items())
+        return msgpack.packb({"version": CACHE_VERSION, "states": sorted(self.states),
+                              "deleted": sorted(self.deleted), "packs": self.packs, "blobs": recs})
+
+    @classmethod
+    def load(cls, raw: bytes) -> Index:
+        d = msgpack.unpackb(raw)
+        if d["version"] != CACHE_VERSION:
+            raise IntegrityError("cache version mismatch")
+        idx = cls()
+        idx.states = {bytes(s) for s in d["states"]}
+        idx.deleted = {bytes(s) for s in d["deleted"]}
+        idx.packs = [(bytes(p), bytes(k)) for p, k in d["packs"]]
+        idx.pack_no = {p: i for i, (p, _) in enumerate(idx.packs)}
+        idx.blobs = {i: (t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(d["blobs"])}
+        return idx
+
+
+_CACHE_AD = b"kloset local index cache"
+
+
+class IndexCache:
+    """Loads, refreshes and saves the merged index of one store."""
+
+    def __init__(self, storage: Storage, keyring: Keyring, cache_dir: Path | None) -> None:
+        self.storage = storage
+        self.keyring = keyring
+        self.path = cache_dir / "index" if cache_dir is not None else None
+
+    def _read_cache(self) -> Index | None:
+        if self.path is None:
+            return None
+        try:
+            sealed = self.path.read_bytes()
+            return Index.load(zstandard.ZstdDecompressor().decompress(
+                self.keyring.open_resource(_CACHE_AD, sealed)))
+        except (OSError, IntegrityError, KeyError, ValueError, TypeError, zstandard.ZstdError,
+                msgpack.UnpackException):
+            return None  # a missing or unreadable cache is rebuilt from the store
+
+    def save(self, index: Index) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = self.keyring.seal_resource(_CACHE_AD, zstandard.ZstdCompressor(level=1).compress(index.dump()))
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+
+    def load(self) -> Index:
+        """The up-to-date index: the cache plus every state it lacks."""
+        on_store = set(self.storage.list(ResourceType.STATE))
+        index = self._read_cache()
+        if index is None or not index.states <= on_store:
+            index = Index()
+        missing = sorted(on_store - index.states)
+        if missing:
+            for sid, delta in zip(missing, self.fetch(missing), strict=True):
+                index.merge(sid, delta)
+            self.save(index)
+        return index
+
+    def fetch(self, sids: Iterable[bytes]) -> list[StateDelta]:
+        def one(sid: bytes) -> StateDelta:
+            return StateDelta.decode(self.keyring, sid, self.storage.get(ResourceType.STATE, sid))
+
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, sids))

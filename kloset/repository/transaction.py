@@ -1,0 +1,150 @@
+"""A write transaction: blobs go into packfiles, packfiles into the store, and one state commits them.
+
+File content is packed by each writer thread into a pack of its own (no lock around compression or
+sealing); metadata blobs share one pack under a lock, so they never sit in a pack with file data.
+Full packs are uploaded by a small pool in the background, with a bounded queue so memory stays
+bounded. Nothing is visible to readers until :meth:`commit` writes the state; a transaction that
+dies leaves only unreferenced packs, which garbage collection removes.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from ..compression import compress
+from ..hashing import blob_mac
+from ..objects import BlobType, ResourceType
+from ..packfile import PackWriter
+from .state import PackEntry, StateDelta
+
+if TYPE_CHECKING:
+    from .repo import Repository
+
+_UPLOADS_IN_FLIGHT = 3
+
+
+class Transaction:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self._known = repo.index.blobs
+        self._added: set[bytes] = set()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._writers: list[PackWriter] = []
+        self._meta: PackWriter | None = None
+        self._meta_lock = threading.Lock()
+        self._delta = StateDelta()
+        self._uploader = ThreadPoolExecutor(2, thread_name_prefix="kloset-upload")
+        self._pending: list[Future[None]] = []
+        self._slots = threading.BoundedSemaphore(_UPLOADS_IN_FLIGHT)
+        self.stored_bytes = 0
+        self.new_blobs = 0
+
+    # -- blobs --------------------------------------------------------------------------------------
+
+    def reserve(self, blob_id: bytes) -> bool:
+        """True when the blob is new to the store and this transaction: the caller must then add it."""
+        if blob_id in self._known:
+            return False
+        with self._lock:
+            if blob_id in self._added:
+                return False
+            self._added.add(blob_id)
+            return True
+
+    def put(self, blob_type: BlobType, data: bytes | memoryview) -> tuple[bytes, bool]:
+        """Store a blob unless the store has it; return (ID, whether it was new)."""
+        blob_id = blob_mac(self.repo.keyring.mac_key, blob_type, data)
+        if not self.reserve(blob_id):
+            return blob_id, False
+        self.add(blob_type, blob_id, data)
+        return blob_id, True
+
+    def add(self, blob_type: BlobType, blob_id: bytes, data: bytes | memoryview) -> None:
+        """Pack a reserved blob."""
+        algo, payload = compress(data)
+        if blob_type.is_data:
+            w = getattr(self._local, "writer", None)
+            if w is None:
+                w = self._local.writer = self._new_writer()
+            w.add(blob_type, blob_id, algo, payload)
+            self._count(w.blobs[-1].length)
+            if len(w) >= self.repo.config.pack_max_size:
+                self._local.writer = None
+                self._ship(w)
+        else:
+            with self._meta_lock:
+                if self._meta is None:
+                    self._meta = self._new_writer()
+                self._meta.add(blob_type, blob_id, algo, payload)
+                self._count(self._meta.blobs[-1].length)
+                full = len(self._meta) >= self.repo.config.pack_max_size
+                if full:
+                    w, self._meta = self._meta, None
+            if full:
+                self._ship(w)
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.stored_bytes += n
+            self.new_blobs += 1
+
+    def _new_writer(self) -> PackWriter:
+        sealer, wrapped = self.repo.keyring.new_subkey()
+        w = PackWriter(sealer, wrapped)
+        with self._lock:
+            self._writers.append(w)
+        return w
+
+    def _ship(self, w: PackWriter) -> None:
+        with self._lock:
+            self._writers.remove(w)
+        if not w.blobs:
+            return
+        self._slots.acquire()  # backpressure: at most a few packs wait in memory
+        fut = self._uploader.submit(self._upload, w)
+        with self._lock:
+            self._pending.append(fut)
+
+    def _upload(self, w: PackWriter) -> None:
+        try:
+            pack_id, data = w.finish(self.repo.keyring.mac_key)
+            self.repo.storage.put(ResourceType.PACKFILE, pack_id, data)
+            with self._lock:
+                self.stored_bytes += len(data) - sum(b.length for b in w.blobs if b.type != BlobType.PADDING)
+                self._delta.packs.append(PackEntry(pack_id, w.wrapped_key, w.blobs))
+        finally:
+            self._slots.release()
+
+    def flush_data(self) -> None:
+        """Ship the calling thread's data pack (a writer thread calls this before it ends)."""
+        w = getattr(self._local, "writer", None)
+        if w is not None:
+            self._local.writer = None
+            self._ship(w)
+
+    # -- commit -------------------------------------------------------------------------------------
+
+    def commit(self, deleted: list[bytes] | None = None) -> bytes:
+        """Upload every open pack, then write the state that makes them visible; return its ID."""
+        with self._lock:
+            open_writers = list(self._writers)
+        for w in open_writers:
+            self._ship(w)
+        self._meta = None
+        try:
+            for f in list(self._pending):
+                f.result()
+        finally:
+            self._uploader.shutdown(wait=True)
+        self._delta.deleted = list(deleted or [])
+        sid, sealed = self._delta.encode(self.repo.keyring)
+        self.repo.storage.put(ResourceType.STATE, sid, sealed)
+        self.repo._merged(sid, self._delta)
+        return sid
+
+    def abort(self) -> None:
+        """Drop the transaction; packs already uploaded stay unreferenced until GC."""
+        self._uploader.shutdown(wait=True, cancel_futures=True)

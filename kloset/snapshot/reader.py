@@ -1,0 +1,149 @@
+"""Reading a snapshot: its tables, one file's row, and file content as a stream."""
+
+from __future__ import annotations
+
+import bisect
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import NotFound
+from ..objects import BlobType
+from ..repository.repo import Repository
+from .header import Header
+from .index import TABLES, decode_piece
+from .order import path_key
+from .rows import row_key
+
+_TIME_COLUMNS = ("mtime", "ctime")
+
+
+def _pylist_columns(t: pa.Table) -> dict[str, list[Any]]:
+    """Columns as Python lists, timestamps as integer nanoseconds."""
+    return {n: (t.column(n).cast(pa.int64()) if n in _TIME_COLUMNS else t.column(n)).to_pylist()
+            for n in t.column_names}
+
+
+class SnapshotReader:
+    def __init__(self, repo: Repository, header: Header) -> None:
+        self.repo = repo
+        self.header = header
+        self._chunk_map: dict[bytes, list[tuple[bytes, int]]] | None = None
+
+    def piece(self, table: str, blob_id: bytes, columns: list[str] | None = None) -> pa.Table:
+        return decode_piece(self.repo.get_blob(TABLES[table][1], blob_id), columns)
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        schema = TABLES[name][0]
+        parts = [self.piece(name, p.id, columns) for p in self.header.tables.get(name, [])]
+        if not parts:
+            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        return pa.concat_tables(parts)
+
+    def rows(self, name: str, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Rows in snapshot order, one piece in memory at a time."""
+        for p in self.header.tables.get(name, []):
+            cols = _pylist_columns(self.piece(name, p.id, columns))
+            names = list(cols)
+            for values in zip(*cols.values(), strict=True):
+                yield dict(zip(names, values, strict=True))
+
+    def find(self, pathname: str) -> dict[str, Any]:
+        """The files row of one path; NotFound when the snapshot has no such entry."""
+        key = path_key(pathname)
+        pieces = self.header.tables.get("files", [])
+        i = bisect.bisect_right([p.first for p in pieces], key) - 1
+        if i >= 0:
+            cols = _pylist_columns(self.piece("files", pieces[i].id))
+            for j in range(len(cols["path"])):
+                if row_key(cols["path"][j], cols["raw_path"][j]) == key:
+                    return {n: c[j] for n, c in cols.items()}
+        raise NotFound(f"{pathname}: no such file in snapshot {self.header.short_id}")
+
+    def chunk_map(self) -> dict[bytes, list[tuple[bytes, int]]]:
+        """Object ID -> [(chunk ID, size)] for every object of more than one chunk."""
+        if self._chunk_map is None:
+            m: dict[bytes, list[tuple[bytes, int]]] = {}
+            for row in self.rows("chunks", ["object_id", "chunk_id", "size"]):
+                m.setdefault(row["object_id"], []).append((row["chunk_id"], row["size"]))
+            self._chunk_map = m
+        return self._chunk_map
+
+    def chunks_of(self, row: dict[str, Any]) -> list[tuple[bytes, int]]:
+        oid, n = row["object_id"], row["chunks"]
+        if oid is None or not n:
+            return []
+        if n == 1:
+            return [(oid, int(row["size"]))]
+        return self.chunk_map()[oid]
+
+    def content(self, row: dict[str, Any]) -> Iterator[bytes]:
+        for cid, _ in self.chunks_of(row):
+            yield self.repo.get_blob(BlobType.CHUNK, cid)
+
+    def open(self, pathname: str) -> ContentFile:
+        row = self.find(pathname)
+        if row["type"] != "file":
+            raise NotFound(f"{pathname}: not a regular file (a {row['type']})")
+        return ContentFile(self.repo, self.chunks_of(row))
+
+
+class ContentFile(io.RawIOBase):
+    """A read-only, seekable binary file over a list of chunks, fetched as they are read."""
+
+    def __init__(self, repo: Repository, chunks: list[tuple[bytes, int]]) -> None:
+        super().__init__()
+        self._repo = repo
+        self._chunks = chunks
+        self._starts: list[int] = []
+        pos = 0
+        for _, size in chunks:
+            self._starts.append(pos)
+            pos += size
+        self._size = pos
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _chunk(self, i: int) -> bytes:
+        if self._cached is None or self._cached[0] != i:
+            self._cached = (i, self._repo.get_blob(BlobType.CHUNK, self._chunks[i][0]))
+        return self._cached[1]
+
+    def readinto(self, b: Any) -> int:
+        if self._pos >= self._size:
+            return 0
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        data = self._chunk(i)
+        off = self._pos - self._starts[i]
+        n = min(len(b), len(data) - off)
+        b[:n] = data[off : off + n]
+        self._pos += n
+        return n
+
+    def readall(self) -> bytes:
+        out = bytearray()
+        while self._pos < self._size:
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            out += self._chunk(i)[self._pos - self._starts[i] :]
+            self._pos = self._starts[i] + self._chunks[i][1]
+        return bytes(out)
+
+    @property
+    def size(self) -> int:
+        return self._size

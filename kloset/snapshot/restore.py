@@ -1,0 +1,151 @@
+"""Restoring a snapshot (or part of it) through an exporter.
+
+Paths are made relative to the restored base and checked before anything is written: a component that
+is empty, ``.`` or ``..`` stops the restore with UnsafePathError. Directories are made in order on the
+calling thread, file content is written by a pool of workers, and directory attributes are applied last,
+deepest first, so that writing children does not disturb their times.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+from collections.abc import Callable
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import KlosetError, NotFound, UnsafePathError, Unsupported
+from ..exporter import Exporter
+from ..objects import FileInfo
+from .reader import SnapshotReader
+from .rows import row_info, row_pathname
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class RestoreReport:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    others: int = 0
+    bytes: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def safe_relative(pathname: str, base: str) -> str | None:
+    """The path below ``base`` ('' for base itself), None when it is not under base.
+
+    Raises UnsafePathError for a path that names base's parent or a '.', '..' or empty component."""
+    if pathname == base:
+        return ""
+    prefix = base.rstrip("/") + "/"
+    if not pathname.startswith(prefix):
+        return None
+    rel = pathname[len(prefix):]
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise UnsafePathError(f"refusing to restore {pathname!r}: it would land outside the target")
+    return rel
+
+
+def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None, *, workers: int = 4,
+            progress: ProgressFn | None = None) -> RestoreReport:
+    h = reader.header
+    base = posixpath.normpath(path) if path else (h.importer_root or "/")
+    if path:
+        base_row = reader.find(base)
+        if base_row["type"] != "dir":
+            # a single entry: restore it by its name into the target
+            base = posixpath.dirname(base)
+            only: str | None = path
+        else:
+            only = None
+    else:
+        only = None
+    xattrs: dict[str, dict[str, bytes]] = {}
+    for x in reader.rows("xattrs"):
+        xattrs.setdefault(row_pathname(x), {})[x["name"]] = x["value"]
+    report = RestoreReport()
+    dirs: list[tuple[str, FileInfo, dict[str, bytes]]] = []
+    links: dict[tuple[int, int], tuple[str, Future[None]]] = {}
+    futures: deque[tuple[str, Future[None]]] = deque()
+
+    def write(rel: str, info: FileInfo, row: dict[str, Any], xa: dict[str, bytes]) -> None:
+        exporter.write_file(rel, info, reader.content(row))
+        exporter.set_attributes(rel, info, xa)
+
+    def settle(keep: int) -> None:
+        # wait for all but the newest ``keep`` writes, so memory stays bounded on huge trees
+        while len(futures) > keep:
+            pathname, fut = futures.popleft()
+            try:
+                fut.result()
+            except UnsafePathError:
+                raise
+            except (KlosetError, OSError) as e:
+                report.errors.append((pathname, str(e)))
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="kloset-restore") as pool:
+        for row in reader.rows("files"):
+            pathname = row_pathname(row)
+            if only is not None and pathname != only:
+                continue
+            rel = safe_relative(pathname, base)
+            if rel is None:
+                continue
+            info = row_info(row)
+            xa = xattrs.get(pathname, {})
+            kind = row["type"]
+            if rel == "":
+                if kind == "dir":
+                    dirs.append((rel, info, xa))
+                continue
+            try:
+                if kind == "dir":
+                    exporter.mkdir(rel, info)
+                    dirs.append((rel, info, xa))
+                    report.dirs += 1
+                elif kind == "file":
+                    key = (info.dev, info.ino)
+                    first = links.get(key) if info.nlink > 1 else None
+                    if first is not None:
+                        first[1].result()
+                        if exporter.hardlink(rel, first[0]):
+                            report.files += 1
+                            continue
+                    fut = pool.submit(write, rel, info, row, xa)
+                    if info.nlink > 1 and first is None:
+                        links[key] = (rel, fut)
+                    futures.append((pathname, fut))
+                    if len(futures) > 4096:
+                        settle(1024)
+                    report.files += 1
+                    report.bytes += info.size
+                elif kind == "symlink":
+                    exporter.symlink(rel, row["target"] or "", info)
+                    exporter.set_attributes(rel, info, xa)
+                    report.symlinks += 1
+                elif stat.S_ISSOCK(info.mode):
+                    continue
+                else:
+                    exporter.special(rel, info)
+                    exporter.set_attributes(rel, info, xa)
+                    report.others += 1
+            except UnsafePathError:
+                raise
+            except (Unsupported, NotFound, KlosetError, OSError) as e:
+                report.errors.append((pathname, str(e)))
+            if progress is not None:
+                progress(report.files + report.dirs, report.bytes)
+        settle(0)
+    for rel, info, xa in reversed(dirs):
+        if rel:
+            try:
+                exporter.set_attributes(rel, info, xa)
+            except (KlosetError, OSError) as e:
+                report.errors.append((rel, str(e)))
+    exporter.close()
+    return report

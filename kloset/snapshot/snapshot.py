@@ -1,0 +1,121 @@
+"""The public Snapshot: one backup, its metadata, its files and their content."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..location import connector_config
+from ..registry import exporter_for
+from .diff import diff as diff_rows
+from .header import Header, Summary
+from .reader import ContentFile, SnapshotReader
+from .restore import RestoreReport, restore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..repository.repo import Repository
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Snapshot:
+    """A snapshot of a store. Cheap to make: tables are read when asked for."""
+
+    def __init__(self, repo: Repository, header: Header) -> None:
+        self._repo = repo
+        self.header = header
+        self._reader = SnapshotReader(repo, header)
+
+    # -- metadata -----------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.header.id.hex()
+
+    @property
+    def short_id(self) -> str:
+        return self.header.short_id
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.header.timestamp
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.header.tags)
+
+    @property
+    def summary(self) -> Summary:
+        return self.header.summary
+
+    @property
+    def root(self) -> str:
+        return self.header.importer_root
+
+    def __repr__(self) -> str:
+        s = self.header.summary
+        return (f"<Snapshot {self.short_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.header.importer_type}:"
+                f"{self.root} files={s.files} size={s.size}>")
+
+    # -- contents -----------------------------------------------------------------------------------
+
+    def table(self, name: str = "files", columns: list[str] | None = None) -> pa.Table:
+        """One of the snapshot's tables (``files``, ``chunks``, ``xattrs``, ``errors``) as Arrow."""
+        return self._reader.table(name, columns)
+
+    def files(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The file index as a DataFrame, one row per entry, in snapshot order."""
+        t = self._reader.table("files", columns)
+        if columns is None or "object_id" in columns:
+            oid = t.column("object_id").to_pylist()
+            t = t.set_column(t.column_names.index("object_id"), "object_id",
+                             pa.array([o.hex() if o is not None else None for o in oid], pa.string()))
+        return t.to_pandas()
+
+    def errors(self) -> pd.DataFrame:
+        return self._reader.table("errors").to_pandas()  # pandas is imported by pyarrow on demand
+
+    def stat(self, path: str) -> dict[str, Any]:
+        """The index row of one path."""
+        return self._reader.find(path)
+
+    def open(self, path: str) -> ContentFile:
+        """A read-only binary file object over one file's content."""
+        return self._reader.open(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open(path) as f:
+            return f.readall()
+
+    def read_text(self, path: str, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self.read_bytes(path).decode(encoding, errors)
+
+    def restore(self, to: str | Path, paths: str | list[str] | None = None, *,
+                progress: ProgressFn | None = None) -> RestoreReport:
+        """Restore the snapshot, or the given paths, into ``to`` (a folder or a destination location).
+
+        Entries below the snapshot's root (or below a given directory) are written relative to it; a
+        given file is written by its name. Files that cannot be restored (damaged content) are listed in
+        the report's ``errors`` while the rest is restored."""
+        targets: list[str | None] = [None] if paths is None else [paths] if isinstance(paths, str) else list(paths)
+        report = RestoreReport()
+        for p in targets:
+            r = restore(self._reader, exporter_for(connector_config(str(to))), p, progress=progress)
+            for k in ("files", "dirs", "symlinks", "others", "bytes"):
+                setattr(report, k, getattr(report, k) + getattr(r, k))
+            report.errors += r.errors
+        return report
+
+    def diff(self, other: Snapshot) -> pd.DataFrame:
+        """What changed from ``self`` to ``other``: one row per added, removed or modified path."""
+        import pandas as pd  # heavy: only when a DataFrame is asked for
+
+        rows = [{"path": c.path, "change": c.change, "fields": ",".join(c.fields), "size_before": c.size_before,
+                 "size_after": c.size_after} for c in diff_rows(self._reader, other._reader)]
+        return pd.DataFrame(rows, columns=["path", "change", "fields", "size_before", "size_after"])

@@ -1,0 +1,193 @@
+"""The public Store: an open kloset, its snapshots, and the operations on them."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import passphrase as passphrases
+from .errors import ConfigError, IntegrityError, NotFound, StoreNotFound
+from .importer import Importer, ImporterOptions
+from .location import connector_config
+from .objects import BlobType
+from .registry import importer_class, storage_for
+from .repository.config import StoreConfig
+from .repository.repo import Repository
+from .snapshot.backup import BackupOptions, take_snapshot
+from .snapshot.check import CheckReport, check
+from .snapshot.header import Header
+from .snapshot.snapshot import Snapshot
+from .storage import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ProgressFn = Callable[[int, int], None]
+
+
+def default_location() -> str:
+    """``$KLOSET_REPOSITORY``, else a store under the user's data folder."""
+    env = os.environ.get("KLOSET_REPOSITORY")
+    if env:
+        return env
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("kloset")) / "store")
+
+
+class Store:
+    """An open store. Use :func:`kloset.open` or :func:`kloset.create` to get one."""
+
+    def __init__(self, repo: Repository, location: str) -> None:
+        self._repo = repo
+        self.location = location
+        self._headers: dict[bytes, Header] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, location: str, *, passphrase: str | None = None, plaintext: bool = False,
+               **kwargs: Any) -> Store:
+        storage = storage_for(connector_config(location))
+        secret = None if plaintext else passphrases.resolve(passphrase, confirm=True)
+        return cls(Repository.create(storage, secret, **kwargs), location)
+
+    @classmethod
+    def open(cls, location: str, *, passphrase: str | None = None) -> Store:
+        storage = storage_for(connector_config(location))
+        config = StoreConfig.parse(storage.open())
+        secret = passphrases.resolve(passphrase) if config.encrypted else None
+        return cls(Repository(storage, config, config.unlock(secret)), location)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "encrypted" if self._repo.config.encrypted else "plaintext"
+        return f"<Store {self.location} ({kind}, {len(self._repo.snapshot_ids())} snapshots)>"
+
+    @property
+    def id(self) -> str:
+        return self._repo.config.store_id.hex()
+
+    @property
+    def encrypted(self) -> bool:
+        return self._repo.config.encrypted
+
+    @property
+    def storage(self) -> Storage:
+        return self._repo.storage
+
+    # -- snapshots ----------------------------------------------------------------------------------
+
+    def _header(self, sid: bytes) -> Header:
+        h = self._headers.get(sid)
+        if h is None:
+            h = self._headers[sid] = Header.decode(self._repo.get_blob(BlobType.SNAPSHOT, sid), sid)
+        return h
+
+    def _all_headers(self) -> list[Header]:
+        return [self._header(sid) for sid in self._repo.snapshot_ids()]
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, oldest first."""
+        return [Snapshot(self._repo, h) for h in sorted(self._all_headers(), key=lambda h: h.timestamp_ns)]
+
+    def snapshot(self, ref: str = "latest") -> Snapshot:
+        """A snapshot by ``latest`` or by a unique prefix of its hex ID."""
+        ids = self._repo.snapshot_ids()
+        if ref == "latest":
+            if not ids:
+                raise NotFound("the store has no snapshot")
+            return Snapshot(self._repo, max(self._all_headers(), key=lambda h: h.timestamp_ns))
+        ref = ref.lower()
+        matches = [i for i in ids if i.hex().startswith(ref)]
+        if not matches or not ref:
+            raise NotFound(f"no snapshot {ref!r}")
+        if len(matches) > 1:
+            raise ConfigError(f"snapshot prefix {ref!r} is ambiguous ({len(matches)} snapshots)")
+        return Snapshot(self._repo, self._header(matches[0]))
+
+    def backup(self, source: str | Importer, *, tags: Iterable[str] = (), exclude: Iterable[str] = (),
+               progress: bool | ProgressFn = False, **options: Any) -> Snapshot:
+        """Back up a source (a location or an importer) and return the new snapshot."""
+        if isinstance(source, Importer):
+            importer = source
+        else:
+            opts = ImporterOptions(excludes=list(exclude))
+            importer = importer_class(source)(connector_config(source), opts)
+        bo = BackupOptions(tags=list(tags), **options)
+        from .progress import bar
+
+        with bar(progress, "backup") as fn:
+            try:
+                h = take_snapshot(self._repo, importer, bo, self._all_headers(), fn)
+            finally:
+                importer.close()
+        self._headers[h.id] = h
+        return Snapshot(self._repo, h)
+
+    def rm(self, *refs: str) -> list[str]:
+        """Forget snapshots (their data stays until garbage collection); return their IDs."""
+        snaps = [self.snapshot(r) for r in refs]
+        with self._repo.lock():
+            txn = self._repo.transaction()
+            txn.commit(deleted=[s.header.id for s in snaps])
+        return [s.id for s in snaps]
+
+    def check(self, read_data: bool = True, progress: bool | ProgressFn = False) -> CheckReport:
+        """Verify every snapshot and, with ``read_data``, every byte stored. Returns the report."""
+        headers: list[Header] = []
+        from .progress import bar
+
+        report_headers: dict[str, str] = {}
+        for sid in self._repo.snapshot_ids():
+            try:
+                headers.append(self._header(sid))
+            except IntegrityError as e:
+                report_headers[sid[:4].hex()] = str(e)
+        with bar(progress, "check", unit="pack") as fn:
+            report = check(self._repo, headers, read_data=read_data, progress=fn)
+        report.damaged_snapshots.update(report_headers)
+        return report
+
+    def locate(self, pattern: str) -> Iterator[tuple[Snapshot, str]]:
+        """(snapshot, path) of every entry whose name or path matches a shell pattern."""
+        for snap in self.snapshots():
+            t = snap.table("files", ["path"])
+            for p in t.column("path").to_pylist():
+                if fnmatch.fnmatchcase(p.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatchcase(p, pattern):
+                    yield snap, p
+
+    def info(self) -> dict[str, Any]:
+        idx = self._repo.index
+        return {"location": self.location, "id": self.id, "encrypted": self.encrypted,
+                "snapshots": len(idx.snapshot_ids()), "packs": len(idx.packs), "blobs": len(idx.blobs),
+                "size": self._repo.storage.size()}
+
+    def snapshots_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "snapshot_id": s.id, "short_id": s.short_id, "timestamp": s.timestamp, "hostname": s.header.hostname,
+            "root": s.root, "tags": s.tags, "files": s.summary.files, "size": s.summary.size,
+            "stored": s.summary.stored} for s in self.snapshots()])
+
+
+def open_or_create_default(passphrase: str | None = None) -> Store:
+    """The default store, created on first use."""
+    loc = default_location()
+    try:
+        return Store.open(loc, passphrase=passphrase)
+    except StoreNotFound:
+        Path(connector_config(loc)["location"]).mkdir(parents=True, exist_ok=True) if "://" not in loc else None
+        return Store.create(loc, passphrase=passphrase)
