@@ -34,12 +34,40 @@ class Chunker:
             raise ValueError(f"unknown chunking algorithm {params.algorithm!r}")
         self.params = params
         self._cdc = FastCDC(params.normal, min_size=params.min, max_size=params.max)
+        self._buf: bytearray | None = None
 
-    def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
-        """Yield the chunks of a stream as independent bytes objects."""
-        for c in self._cdc.cut_stream(stream):
-            # pyfastcdc reuses its buffer between chunks: copy out.
-            yield bytes(c.data)
+    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
+        """Yield the chunks of a stream as views into a buffer reused across calls.
+
+        A view is valid until the next one is asked for. One buffer per chunker (that is, per worker
+        thread) keeps a backup's memory flat: pyfastcdc's own stream reader allocates a fresh
+        buffer of twice the maximum chunk size for every file."""
+        size = self.params.max + self.params.max // 2
+        if self._buf is None:
+            self._buf = bytearray(size)
+        buf = self._buf
+        view = memoryview(buf)
+        filled, eof = 0, False
+        while True:
+            while not eof and filled < size:
+                n = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not n:
+                    eof = True
+                else:
+                    filled += n
+            if not filled:
+                return
+            used = 0
+            for c in self._cdc.cut_buf(view[:filled]):
+                # A cut is final only when the chunker saw a whole max-size window after its start.
+                if not eof and c.offset + self.params.max > filled:
+                    break
+                yield view[c.offset : c.offset + c.length]
+                used = c.offset + c.length
+            if eof and used >= filled:
+                return
+            buf[: filled - used] = buf[used:filled]
+            filled -= used
 
     def chunks_of(self, data: bytes) -> Iterator[memoryview]:
         mv = memoryview(data)

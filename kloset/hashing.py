@@ -18,7 +18,7 @@ def blob_mac(key: bytes, blob_type: BlobType, data: bytes | memoryview) -> bytes
     return h.digest()
 
 
-def mac(key: bytes, data: bytes | memoryview) -> bytes:
+def mac(key: bytes, data: bytes | bytearray | memoryview) -> bytes:
     """Keyed BLAKE3 of raw bytes (packs, states, config)."""
     return blake3.blake3(data, key=key, max_threads=blake3.blake3.AUTO if len(data) > _THREADED_ABOVE else 1).digest()
 

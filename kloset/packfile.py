@@ -59,7 +59,7 @@ class PackWriter:
         self.blobs.append(BlobLocation(blob_type, blob_id, len(self._buf), len(sealed)))
         self._buf += sealed
 
-    def finish(self, mac_key: bytes, padding: bool = True) -> tuple[bytes, bytes]:
+    def finish(self, mac_key: bytes, padding: bool = True) -> tuple[bytes, bytearray]:
         """Seal the index, append the footer; return (pack ID, pack bytes)."""
         if padding:
             # A little random padding so pack sizes do not reveal blob sizes exactly.
@@ -72,7 +72,8 @@ class PackWriter:
         self._buf += sealed_index
         self._buf += FOOTER.pack(MAGIC, VERSION, offset, len(sealed_index),
                                  self.wrapped_key.ljust(WRAPPED_KEY, b"\0"))
-        data = bytes(self._buf)
+        # The buffer itself is handed out (no copy): the writer is done with it.
+        data, self._buf = self._buf, bytearray()
         return mac(mac_key, data), data
 
 

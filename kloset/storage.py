@@ -49,7 +49,7 @@ class Storage(ABC):
         """IDs of every resource of that type, in no particular order."""
 
     @abstractmethod
-    def put(self, rtype: ResourceType, rid: bytes, data: bytes) -> int:
+    def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         """Store a resource atomically (all or nothing); return the bytes written. Idempotent."""
 
     @abstractmethod

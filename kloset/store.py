@@ -18,7 +18,10 @@ from .repository.config import StoreConfig
 from .repository.repo import Repository
 from .snapshot.backup import BackupOptions, take_snapshot
 from .snapshot.check import CheckReport, check
+from .snapshot.diff import Change
+from .snapshot.diff import diff as diff_readers
 from .snapshot.header import Header
+from .snapshot.reader import SnapshotReader
 from .snapshot.snapshot import Snapshot
 from .storage import Storage
 
@@ -167,6 +170,10 @@ class Store:
             for p in t.column("path").to_pylist():
                 if fnmatch.fnmatchcase(p.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatchcase(p, pattern):
                     yield snap, p
+
+    def diff(self, old: Snapshot, new: Snapshot) -> Iterator[Change]:
+        """What changed from ``old`` to ``new``, streamed in path order (Snapshot.diff, without pandas)."""
+        return diff_readers(SnapshotReader(self._repo, old.header), SnapshotReader(self._repo, new.header))
 
     def info(self) -> dict[str, Any]:
         idx = self._repo.index

@@ -132,7 +132,7 @@ class FSStore(Storage):
         except OSError as e:
             raise _error(e, f"list {_TYPE_DIRS[rtype]}") from e
 
-    def put(self, rtype: ResourceType, rid: bytes, data: bytes) -> int:
+    def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         directory, name = self._place(rtype, rid)
         try:
             self._write(directory, name, data, bucket=rtype in _BUCKETED)

@@ -1,7 +1,7 @@
 """A write transaction: blobs go into packfiles, packfiles into the store, and one state commits them.
 
-File content is packed by each writer thread into a pack of its own (no lock around compression or
-sealing); metadata blobs share one pack under a lock, so they never sit in a pack with file data.
+File content and metadata each fill one open pack, so metadata never shares a pack with file data;
+workers compress in parallel and only append under the pack's lock.
 Full packs are uploaded by a small pool in the background, with a bounded queue so memory stays
 bounded. Nothing is visible to readers until :meth:`commit` writes the state; a transaction that
 dies leaves only unreferenced packs, which garbage collection removes.
@@ -22,7 +22,15 @@ from .state import PackEntry, StateDelta
 if TYPE_CHECKING:
     from .repo import Repository
 
-_UPLOADS_IN_FLIGHT = 3
+_UPLOADS_IN_FLIGHT = 2
+
+
+class _Slot:
+    """One open pack and the lock that guards appending to it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.writer: PackWriter | None = None
 
 
 class Transaction:
@@ -31,10 +39,9 @@ class Transaction:
         self._known = repo.index.blobs
         self._added: set[bytes] = set()
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._writers: list[PackWriter] = []
-        self._meta: PackWriter | None = None
-        self._meta_lock = threading.Lock()
+        self._data = _Slot()
+        self._meta = _Slot()
         self._delta = StateDelta()
         self._uploader = ThreadPoolExecutor(2, thread_name_prefix="kloset-upload")
         self._pending: list[Future[None]] = []
@@ -63,28 +70,20 @@ class Transaction:
         return blob_id, True
 
     def add(self, blob_type: BlobType, blob_id: bytes, data: bytes | memoryview) -> None:
-        """Pack a reserved blob."""
+        """Pack a reserved blob. Compression, the costly part, runs outside any lock."""
         algo, payload = compress(data)
-        if blob_type.is_data:
-            w = getattr(self._local, "writer", None)
-            if w is None:
-                w = self._local.writer = self._new_writer()
+        slot = self._data if blob_type.is_data else self._meta
+        with slot.lock:
+            if slot.writer is None:
+                slot.writer = self._new_writer()
+            w = slot.writer
             w.add(blob_type, blob_id, algo, payload)
             self._count(w.blobs[-1].length)
-            if len(w) >= self.repo.config.pack_max_size:
-                self._local.writer = None
-                self._ship(w)
-        else:
-            with self._meta_lock:
-                if self._meta is None:
-                    self._meta = self._new_writer()
-                self._meta.add(blob_type, blob_id, algo, payload)
-                self._count(self._meta.blobs[-1].length)
-                full = len(self._meta) >= self.repo.config.pack_max_size
-                if full:
-                    w, self._meta = self._meta, None
+            full = len(w) >= self.repo.config.pack_max_size
             if full:
-                self._ship(w)
+                slot.writer = None
+        if full:
+            self._ship(w)
 
     def _count(self, n: int) -> None:
         with self._lock:
@@ -118,13 +117,6 @@ class Transaction:
         finally:
             self._slots.release()
 
-    def flush_data(self) -> None:
-        """Ship the calling thread's data pack (a writer thread calls this before it ends)."""
-        w = getattr(self._local, "writer", None)
-        if w is not None:
-            self._local.writer = None
-            self._ship(w)
-
     # -- commit -------------------------------------------------------------------------------------
 
     def commit(self, deleted: list[bytes] | None = None) -> bytes:
@@ -133,7 +125,7 @@ class Transaction:
             open_writers = list(self._writers)
         for w in open_writers:
             self._ship(w)
-        self._meta = None
+        self._data.writer = self._meta.writer = None
         try:
             for f in list(self._pending):
                 f.result()

@@ -227,7 +227,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
         parent = find_parent(repo, headers, importer) if options.parent else None
         txn = repo.transaction()
         try:
-            workers = options.workers or min(4, (os.cpu_count() or 1) + 1)
+            workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
             b = Builder(repo, txn, parent, progress, workers)
             b.run(_ordered(importer))
             tables = b.finish()

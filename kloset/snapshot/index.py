@@ -87,7 +87,8 @@ def encode_piece(schema: pa.Schema, columns: dict[str, list[Any]]) -> bytes:
 
 
 def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data), columns=columns)
+    # ParquetFile reads one buffer without the dataset machinery that read_table loads.
+    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
 
 
 class PieceWriter:

@@ -81,7 +81,7 @@ class MemoryStore(Storage):
         with self._space.lock:
             return [*self._resources(rtype)]
 
-    def put(self, rtype: ResourceType, rid: bytes, data: bytes) -> int:
+    def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         _check_id(rid)
         # bytes() copies a bytearray or memoryview, so the caller may reuse its buffer afterwards.
         data = bytes(data)

@@ -1,0 +1,55 @@
+"""kloset backup: take a snapshot of a directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import render
+from .context import Context
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default=".", metavar="PATH",
+                        help="what to back up: a directory or a location (default: the current directory)")
+    parser.add_argument("--tag", action="append", default=[], metavar="T", help="tag the snapshot (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                        help="skip entries matching a gitignore-style pattern (repeatable)")
+    parser.add_argument("--exclude-file", action="append", default=[], metavar="FILE",
+                        help="read exclude patterns from FILE, one per line (repeatable)")
+    for label in ("name", "category", "environment", "perimeter", "job"):
+        parser.add_argument(f"--{label}", default="", metavar=label[0].upper(), help=f"the snapshot's {label}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def _excludes(args: argparse.Namespace) -> list[str]:
+    patterns = list(args.exclude)
+    if args.exclude_file:
+        # Only the fs connector defines the file's syntax; importing it is deferred to when it is used.
+        from kloset.connectors.fs.importer import read_exclude_file
+
+        for f in args.exclude_file:
+            patterns += read_exclude_file(f)
+    return patterns
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    excludes = _excludes(args)
+    progress = not args.quiet and sys.stderr.isatty()
+    with context.open_or_create_store() as store:
+        snap = store.backup(
+            args.path,
+            tags=args.tag, exclude=excludes, progress=progress, command_line=" ".join(sys.argv),
+            name=args.name, category=args.category, environment=args.environment,
+            perimeter=args.perimeter, job=args.job)
+        s, h = snap.summary, snap.header
+        if s.errors:
+            # An unreadable entry does not fail the backup; say which ones are missing from it
+            errors = snap.table("errors", ["path", "error"]).to_pylist()
+            for row in errors:
+                print(f"kloset: warning: {row['path']}: {row['error']}", file=sys.stderr)
+        if not args.quiet:
+            errors_note = f", {s.errors} errors" if s.errors else ""
+            print(f"created snapshot {snap.short_id}: {s.files} files, {s.dirs} dirs, {render.size(s.size)}, "
+                  f"{render.size(s.stored)} stored, {render.seconds(h.duration_ns)}{errors_note}")
+    return 0

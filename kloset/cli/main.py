@@ -1,0 +1,141 @@
+"""The ``kloset`` command: ``kloset [at LOCATION] COMMAND [ARGS...]``.
+
+Each command lives in its own module (``kloset.cli.<command>``) with ``configure(parser)`` and
+``run(args, context) -> exit code``; only the module of the command being run is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from kloset import KlosetError, __version__
+
+from .context import Context
+
+COMMANDS: dict[str, str] = {
+    "create": "create a store",
+    "backup": "back up a directory into a new snapshot",
+    "ls": "list snapshots, or the entries of a snapshot",
+    "cat": "write a file of a snapshot to stdout",
+    "restore": "restore a snapshot, or part of it, into a directory",
+    "info": "show the store, or one snapshot's header",
+    "diff": "show what changed between two snapshots",
+    "locate": "find entries by name or path pattern in every snapshot",
+    "check": "verify snapshots and stored data",
+    "rm": "forget snapshots",
+}
+
+EPILOG = """\
+commands:
+{commands}
+
+LOCATION is a path or a URL; without `at`, the store is $KLOSET_REPOSITORY, else one under the
+user's data directory. SNAP is a unique prefix of a snapshot ID, or `latest`; SNAP:PATH names an
+entry (a relative PATH is taken from the snapshot's root). The passphrase of an encrypted store
+comes from $KLOSET_PASSPHRASE, the output of $KLOSET_PASSPHRASE_CMD, or a prompt.
+
+exit codes:
+  0    ok
+  1    error
+  2    usage or configuration error
+  3    not found (store, snapshot, path)
+  4    authentication (wrong or missing passphrase)
+  5    integrity (damaged data; a restore that could not write every file)
+  6    the store is locked
+  7    transient failure (I/O, network): worth retrying
+  8    plugin failure
+  9    unsafe path in a snapshot
+  10   check found damage
+  11   unsupported by the connector
+  130  interrupted
+"""
+
+
+class Command(Protocol):
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, context: Context) -> int: ...
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    width = max(map(len, COMMANDS))
+    listing = "\n".join(f"  {name.ljust(width)}  {text}" for name, text in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="kloset", usage="kloset [at LOCATION] COMMAND [ARGS...]",
+        description="A deduplicating, compressing, encrypting backup engine.",
+        epilog=EPILOG.format(commands=listing), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"kloset {__version__}")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND")
+    return parser
+
+
+def _plakar_spelling(argv: list[str]) -> list[str]:
+    """Plakar spells restore's target `-to`; argparse would read that as `-t o`."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        if a == "--":
+            return out + argv[i:]
+        out.append("--to" if a == "-to" else "--to=" + a[4:] if a.startswith("-to=") else a)
+    return out
+
+
+def _dispatch(argv: list[str]) -> int:
+    location: str | None = None
+    if argv[:1] == ["at"]:
+        if len(argv) < 2:
+            _top_parser().error("`at` needs a LOCATION")
+        location, argv = argv[1], argv[2:]
+    top = _top_parser()
+    if not argv:
+        top.print_usage(sys.stderr)
+        top.exit(2, "kloset: error: a COMMAND is needed (see kloset --help)\n")
+    # Only the head decides the command: options after it belong to the command's own parser.
+    name = top.parse_args(argv[:1]).command
+    rest = argv[1:]
+    if name == "restore":
+        rest = _plakar_spelling(rest)
+    module: Command = importlib.import_module(f"{__package__}.{name}")  # type: ignore[assignment]
+    parser = argparse.ArgumentParser(prog=f"kloset {name}", description=COMMANDS[name])
+    module.configure(parser)
+    args = parser.parse_args(rest)
+    return module.run(args, Context(location))
+
+
+def _tolerate_odd_names() -> None:
+    # Paths that are not UTF-8 travel as lone surrogates; print them back as the bytes they were.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (argparse's own exits are returned, not raised)."""
+    _tolerate_odd_names()
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except KlosetError as e:
+        print(f"kloset: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("kloset: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`kloset cat ... | head`): silence the flush at exit, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as e:
+        print(f"kloset: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

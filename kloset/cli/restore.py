@@ -1,0 +1,36 @@
+"""kloset restore: write a snapshot, or part of it, into a directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kloset import IntegrityError
+from kloset.progress import bar
+
+from . import render
+from .context import Context, resolve
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, metavar="DIR",
+                        help="the directory (or destination location) to restore into; Plakar's -to works too")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("snapshot", metavar="SNAP[:PATH]",
+                        help="the snapshot (ID prefix or latest), and optionally the entry to restore")
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    with context.open_store() as store:
+        snap, path = resolve(store, args.snapshot)
+        with bar(not args.quiet and sys.stderr.isatty(), "restore") as progress:
+            report = snap.restore(args.to, path, progress=progress)
+    for damaged, why in report.errors:
+        print(f"kloset: {damaged}: {why}", file=sys.stderr)
+    if not args.quiet:
+        print(f"restored {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
+              f"{render.size(report.bytes)} to {args.to}")
+    if report.errors:
+        # Everything else has been written; the exit code says the restore is incomplete
+        raise IntegrityError(f"{len(report.errors)} entries could not be restored")
+    return 0
