@@ -43,7 +43,7 @@ def create(location: str, *, passphrase: str | None = None, plaintext: bool = Fa
     return Store.create(location, passphrase=passphrase, plaintext=plaintext)
 
 
-def open(location: str | None = None, *, passphrase: str | None = None) -> Store:  # noqa: A001
+def open(location: str | None = None, *, passphrase: str | None = None) -> Store:
     """Open a store (the default one when ``location`` is None).
 
     The passphrase comes from the argument, ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an

@@ -54,7 +54,7 @@ class KDFParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> KDFParams:
-        return cls(str(d["algorithm"]), bytes(d["salt"]), int(d["iterations"]),  # type: ignore[arg-type,call-overload]
+        return cls(str(d["algorithm"]), bytes(d["salt"]), int(d["iterations"]),  # type: ignore[call-overload]
                    int(d["lanes"]), int(d["memory_kib"]))  # type: ignore[call-overload]
 
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any
 
 from .errors import ConfigError, KlosetError
 from .exporter import Exporter
 from .importer import Importer
 from .location import scheme_of
 from .storage import Storage
-
-T = TypeVar("T")
 
 GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters"}
 
@@ -29,7 +27,7 @@ def _classes(kind: str) -> dict[str, object]:
     return found
 
 
-def connector_class(kind: str, scheme: str, base: type[T]) -> type[T]:
+def connector_class(kind: str, scheme: str, base: Any) -> Any:
     ep = _classes(kind).get(scheme)
     if ep is None:
         known = ", ".join(sorted(_classes(kind))) or "none"
@@ -48,12 +46,15 @@ def schemes(kind: str) -> list[str]:
 
 
 def storage_for(config: dict[str, str]) -> Storage:
-    return connector_class("storage", scheme_of(config["location"]), Storage)(config)
+    cls: type[Storage] = connector_class("storage", scheme_of(config["location"]), Storage)
+    return cls(config)
 
 
 def importer_class(location: str) -> type[Importer]:
-    return connector_class("importer", scheme_of(location), Importer)
+    cls: type[Importer] = connector_class("importer", scheme_of(location), Importer)
+    return cls
 
 
 def exporter_for(config: dict[str, str]) -> Exporter:
-    return connector_class("exporter", scheme_of(config["location"]), Exporter)(config)
+    cls: type[Exporter] = connector_class("exporter", scheme_of(config["location"]), Exporter)
+    return cls(config)

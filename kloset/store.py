@@ -167,7 +167,8 @@ class Store:
         """(snapshot, path) of every entry whose name or path matches a shell pattern."""
         for snap in self.snapshots():
             t = snap.table("files", ["path"])
-            for p in t.column("path").to_pylist():
+            paths: list[str] = t.column("path").to_pylist()  # type: ignore[assignment]
+            for p in paths:
                 if fnmatch.fnmatchcase(p.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatchcase(p, pattern):
                     yield snap, p
 
@@ -196,5 +197,6 @@ def open_or_create_default(passphrase: str | None = None) -> Store:
     try:
         return Store.open(loc, passphrase=passphrase)
     except StoreNotFound:
-        Path(connector_config(loc)["location"]).mkdir(parents=True, exist_ok=True) if "://" not in loc else None
+        if "://" not in loc:
+            Path(connector_config(loc)["location"]).mkdir(parents=True, exist_ok=True)
         return Store.create(loc, passphrase=passphrase)

@@ -27,7 +27,7 @@ from ..objects import BlobType, EntryType, Record
 from ..repository.repo import Repository
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
-from .header import Header
+from .header import Header, Piece
 from .index import PieceWriter, decode_piece
 from .order import path_key
 from .rows import row_key, split_path
@@ -64,8 +64,10 @@ class ParentRows:
         if header is not None:
             for p in header.tables.get("chunks", []):
                 t = decode_piece(repo.get_blob(BlobType.CHUNKS, p.id))
-                for oid, cid, size in zip(t.column("object_id").to_pylist(), t.column("chunk_id").to_pylist(),
-                                          t.column("size").to_pylist(), strict=True):
+                oids: list[bytes] = t.column("object_id").to_pylist()  # type: ignore[assignment]
+                cids: list[bytes] = t.column("chunk_id").to_pylist()  # type: ignore[assignment]
+                sizes: list[int] = t.column("size").to_pylist()  # type: ignore[assignment]
+                for oid, cid, size in zip(oids, cids, sizes, strict=True):
                     self.chunks.setdefault(oid, []).append((cid, size))
 
     def _fill(self) -> bool:
@@ -77,7 +79,7 @@ class ParentRows:
                 for n in self._COLS}
         for i in range(t.num_rows):
             row = {n: cols[n][i] for n in self._COLS}
-            self._rows.append((row_key(row["path"], row["raw_path"]), row))
+            self._rows.append((row_key(str(row["path"]), row["raw_path"]), row))
         return True
 
     def find(self, key: bytes) -> dict[str, Any] | None:
@@ -91,13 +93,11 @@ class ParentRows:
                 return None
 
 
-def find_parent(repo: Repository, headers: Iterable[Header], importer: Importer) -> Header | None:
-    best: Header | None = None
-    for h in headers:
-        if (h.importer_type, h.importer_origin, h.importer_root) == (importer.type, importer.origin, importer.root):
-            if best is None or h.timestamp_ns > best.timestamp_ns:
-                best = h
-    return best
+def find_parent(headers: Iterable[Header], importer: Importer) -> Header | None:
+    """The latest snapshot of the same source: same importer type, origin and root."""
+    same = [h for h in headers
+            if (h.importer_type, h.importer_origin, h.importer_root) == (importer.type, importer.origin, importer.root)]
+    return max(same, key=lambda h: h.timestamp_ns, default=None)
 
 
 def _ordered(importer: Importer) -> Iterator[Record]:
@@ -198,7 +198,7 @@ class Builder:
         if self.progress is not None:
             self.progress(self._done_files, self._done_bytes)
 
-    def finish(self) -> dict[str, list[Any]]:
+    def finish(self) -> dict[str, list[Piece]]:
         chunks = PieceWriter("chunks", self._put)
         for oid in sorted(self.chunk_lists):
             offset = 0
@@ -224,7 +224,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
     start = time.monotonic_ns()
     with repo.lock():
         repo.refresh()
-        parent = find_parent(repo, headers, importer) if options.parent else None
+        parent = find_parent(headers, importer) if options.parent else None
         txn = repo.transaction()
         try:
             workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
@@ -232,7 +232,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
             b.run(_ordered(importer))
             tables = b.finish()
             h = b.header
-            h.tables = tables  # type: ignore[assignment]
+            h.tables = tables
             h.hostname = importer.options.hostname or socket.gethostname()
             h.username = _username()
             h.os, h.arch = sys.platform, platform.machine()

@@ -26,7 +26,7 @@ MAX_ROWS = 8192
 
 _TS = pa.timestamp("ns", tz="UTC")
 
-FILES_SCHEMA = pa.schema([
+FILES_SCHEMA = pa.schema([  # type: ignore[arg-type]
     ("path", pa.string()),
     ("raw_path", pa.binary()),  # the path's bytes when they are not valid UTF-8, else null
     ("type", pa.string()),
@@ -49,7 +49,7 @@ FILES_SCHEMA = pa.schema([
     ("chunks", pa.int32()),
 ])
 
-CHUNKS_SCHEMA = pa.schema([
+CHUNKS_SCHEMA = pa.schema([  # type: ignore[arg-type]
     ("object_id", pa.binary(32)),
     ("seq", pa.int32()),
     ("chunk_id", pa.binary(32)),
@@ -57,14 +57,14 @@ CHUNKS_SCHEMA = pa.schema([
     ("size", pa.int32()),
 ])
 
-XATTRS_SCHEMA = pa.schema([
+XATTRS_SCHEMA = pa.schema([  # type: ignore[arg-type]
     ("path", pa.string()),
     ("raw_path", pa.binary()),
     ("name", pa.string()),
     ("value", pa.binary()),
 ])
 
-ERRORS_SCHEMA = pa.schema([
+ERRORS_SCHEMA = pa.schema([  # type: ignore[arg-type]
     ("path", pa.string()),
     ("raw_path", pa.binary()),
     ("error", pa.string()),
