@@ -100,6 +100,9 @@ class Record:
     ``pathname`` is absolute and '/'-separated. Names that are not valid UTF-8 carry their bytes as
     lone surrogates (``os.fsdecode``), so they round-trip. ``open`` lazily opens the content of a
     regular file; ``error`` set means the entry could not be read and carries no content.
+    Extended attributes are either given in ``xattrs`` or read on demand by ``load_xattrs``: a backup
+    skips reading them for a file it takes unchanged from its parent snapshot (any change to an
+    attribute changes the file's ctime).
     """
 
     pathname: str
@@ -108,3 +111,10 @@ class Record:
     xattrs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     open: Opener | None = None
+    load_xattrs: Callable[[], dict[str, bytes]] | None = None
+
+    def get_xattrs(self) -> dict[str, bytes]:
+        if self.load_xattrs is not None:
+            self.xattrs = self.load_xattrs()
+            self.load_xattrs = None
+        return self.xattrs

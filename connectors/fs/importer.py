@@ -109,7 +109,7 @@ class FSImporter(Importer):
         elif stat.S_ISREG(st.st_mode):
             record.open = functools.partial(_open_regular, path)
         if not self.options.no_xattr:
-            record.xattrs = _read_xattrs(path, follow)
+            record.load_xattrs = functools.partial(_read_xattrs, path, follow)
         return record, children
 
     def _list(self, path: str, rel: str) -> list[str]:

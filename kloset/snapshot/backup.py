@@ -8,11 +8,15 @@ metadata matches the parent snapshot's row is not read: its row is taken from th
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import platform
+import queue
 import socket
+import struct
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,21 +24,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from ..importer import Importer
 from ..objects import BlobType, EntryType, Record
 from ..repository.repo import Repository
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
 from .header import Header, Piece
-from .index import PieceWriter, decode_piece
+from .index import PieceWriter, decode_piece, pylist_columns
 from .order import path_key
 from .rows import row_key, split_path
 
 ProgressFn = Callable[[int, int], None]
 _WINDOW = 512
-_REUSE = ("type", "size", "mtime", "ctime", "inode")
 
 
 @dataclass
@@ -51,17 +52,29 @@ class BackupOptions:
 
 
 class ParentRows:
-    """The parent snapshot's file rows, walked once in step with the new records (a merge join)."""
+    """The parent snapshot's file rows, walked once in step with the new records (a merge join).
 
-    _COLS = ("path", "raw_path", "type", "size", "mtime", "ctime", "inode", "object_id", "content_type",
-             "entropy", "chunks")
+    Rows are tuples in FILES_SCHEMA order, exactly as the new snapshot would write them, so a piece of
+    the new index whose rows equal the parent piece's rows is the parent piece and need not be encoded
+    again."""
+
+    _KEEP = 4  # recently read pieces kept for reuse: a new piece closes at most a piece behind
 
     def __init__(self, repo: Repository, header: Header | None) -> None:
         self._pieces = iter(header.tables.get("files", []) if header else [])
         self._repo = repo
-        self._rows: deque[tuple[bytes, dict[str, Any]]] = deque()
+        self._keys: list[bytes] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._at = 0
+        self._recent: dict[bytes, tuple[bytes, list[tuple[Any, ...]]]] = {}
         self.chunks: dict[bytes, list[tuple[bytes, int]]] = {}
+        self.xattrs: dict[bytes, list[tuple[str, bytes]]] = {}
         if header is not None:
+            for p in header.tables.get("xattrs", []):
+                cols = pylist_columns(decode_piece(repo.get_blob(BlobType.XATTRS, p.id)))
+                for path, raw, name, value in zip(cols["path"], cols["raw_path"], cols["name"], cols["value"],
+                                                  strict=True):
+                    self.xattrs.setdefault(row_key(path, raw), []).append((name, value))
             for p in header.tables.get("chunks", []):
                 t = decode_piece(repo.get_blob(BlobType.CHUNKS, p.id))
                 oids: list[bytes] = t.column("object_id").to_pylist()  # type: ignore[assignment]
@@ -74,23 +87,30 @@ class ParentRows:
         piece = next(self._pieces, None)
         if piece is None:
             return False
-        t = decode_piece(self._repo.get_blob(BlobType.FILES, piece.id), list(self._COLS))
-        cols = {n: (t.column(n).cast(pa.int64()) if n in ("mtime", "ctime") else t.column(n)).to_pylist()
-                for n in self._COLS}
-        for i in range(t.num_rows):
-            row = {n: cols[n][i] for n in self._COLS}
-            self._rows.append((row_key(str(row["path"]), row["raw_path"]), row))
+        cols = pylist_columns(decode_piece(self._repo.get_blob(BlobType.FILES, piece.id)))
+        self._rows = list(zip(*cols.values(), strict=True))
+        self._keys = [row_key(p, r) for p, r in zip(cols["path"], cols["raw_path"], strict=True)]
+        self._at = 0
+        self._recent[piece.first] = (piece.id, self._rows)
+        if len(self._recent) > self._KEEP:
+            del self._recent[next(iter(self._recent))]
         return True
 
-    def find(self, key: bytes) -> dict[str, Any] | None:
+    def find(self, key: bytes) -> tuple[Any, ...] | None:
+        keys = self._keys
         while True:
-            while self._rows and self._rows[0][0] < key:
-                self._rows.popleft()
-            if self._rows:
-                k, row = self._rows[0]
-                return row if k == key else None
+            while self._at < len(keys) and keys[self._at] < key:
+                self._at += 1
+            if self._at < len(keys):
+                return self._rows[self._at] if keys[self._at] == key else None
             if not self._fill():
                 return None
+            keys = self._keys
+
+    def same_piece(self, first: bytes, rows: list[tuple[Any, ...]]) -> bytes | None:
+        """The ID of the parent piece holding exactly ``rows``, if there is one."""
+        hit = self._recent.get(first)
+        return hit[0] if hit is not None and hit[1] == rows else None
 
 
 def find_parent(headers: Iterable[Header], importer: Importer) -> Header | None:
@@ -107,6 +127,11 @@ def _ordered(importer: Importer) -> Iterator[Record]:
     return iter(sorted(records, key=lambda r: path_key(r.pathname)))
 
 
+# Positions in a files row (FILES_SCHEMA order) that the builder reads back from the parent.
+_TYPE, _SIZE, _MTIME, _CTIME, _INODE, _OID, _CTYPE, _ENTROPY, _CHUNKS = 2, 8, 9, 10, 12, 16, 17, 18, 19
+_BATCH = 256
+
+
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
                  workers: int) -> None:
@@ -117,7 +142,7 @@ class Builder:
         self.workers = workers
         self.reader = ContentReader(txn, repo.config.chunking)
         put = self._put
-        self.files = PieceWriter("files", put)
+        self.files = PieceWriter("files", put, self.parent.same_piece)
         self.xattrs = PieceWriter("xattrs", put)
         self.errors = PieceWriter("errors", put)
         self.chunk_lists: dict[bytes, list[tuple[bytes, int]]] = {}
@@ -129,26 +154,30 @@ class Builder:
         return self.txn.put(blob_type, data)[0]
 
     def run(self, records: Iterator[Record]) -> None:
-        pending: deque[tuple[Record, bytes, dict[str, Any] | None, Future[Content] | None]] = deque()
+        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, Future[Content] | None]] = deque()
+        find = self.parent.find
         with ThreadPoolExecutor(self.workers, thread_name_prefix="kloset-backup") as pool:
-            for rec in records:
-                key = path_key(rec.pathname)
-                reuse: dict[str, Any] | None = None
-                fut: Future[Content] | None = None
-                info = rec.info
-                if rec.error is None and info is not None and info.type is EntryType.FILE:
-                    prow = self.parent.find(key)
-                    if prow is not None and _unchanged(prow, rec):
-                        reuse = prow
-                    elif info.size > 0 and rec.open is not None:
-                        fut = pool.submit(self.reader.read, rec)
-                pending.append((rec, key, reuse, fut))
-                while pending and (len(pending) > _WINDOW or pending[0][3] is None or pending[0][3].done()):
-                    self._emit(*pending.popleft())
+            for batch in _prefetched(records):
+                for rec in batch:
+                    key = path_key(rec.pathname)
+                    reuse: tuple[Any, ...] | None = None
+                    fut: Future[Content] | None = None
+                    info = rec.info
+                    if rec.error is None and info is not None and info.type is EntryType.FILE:
+                        prow = find(key)
+                        if (prow is not None and prow[_SIZE] == info.size and prow[_MTIME] == info.mtime_ns
+                                and prow[_CTIME] == info.ctime_ns and prow[_INODE] == info.ino
+                                and prow[_TYPE] == "file"):
+                            reuse = prow
+                        elif info.size > 0 and rec.open is not None:
+                            fut = pool.submit(self.reader.read, rec)
+                    pending.append((rec, key, reuse, fut))
+                    while pending and (len(pending) > _WINDOW or pending[0][3] is None or pending[0][3].done()):
+                        self._emit(*pending.popleft())
             while pending:
                 self._emit(*pending.popleft())
 
-    def _emit(self, rec: Record, key: bytes, reuse: dict[str, Any] | None, fut: Future[Content] | None) -> None:
+    def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, fut: Future[Content] | None) -> None:
         s = self.header.summary
         path, raw = split_path(rec.pathname)
         if rec.error is not None or rec.info is None:
@@ -161,10 +190,9 @@ class Builder:
         ctype, ent, nchunks, size = "", None, 0, 0
         if kind is EntryType.FILE:
             if reuse is not None:
-                oid, ctype, ent, nchunks, size = (reuse["object_id"], reuse["content_type"], reuse["entropy"],
-                                                  reuse["chunks"], reuse["size"])
+                oid, ctype, ent, nchunks, size = reuse[_OID], reuse[_CTYPE], reuse[_ENTROPY], reuse[_CHUNKS], reuse[_SIZE]
                 if nchunks > 1:
-                    self.chunk_lists[oid] = self.parent.chunks[oid]
+                    self.chunk_lists[oid] = self.parent.chunks[oid]  # type: ignore[index]
                 s.reused_files += 1
             elif fut is not None:
                 c = fut.result()
@@ -175,7 +203,9 @@ class Builder:
                 if c.size != info.size:
                     s.errors += 1
                     self.errors.append(key, (path, raw, f"changed while being read ({info.size} -> {c.size} bytes)"))
-                oid, ctype, ent, nchunks, size = c.object_id, c.content_type, c.entropy, len(c.chunks), c.size
+                oid, ctype, nchunks, size = c.object_id, c.content_type, len(c.chunks), c.size
+                # Stored as float32: rounded now, so that a row equals what reading it back gives.
+                ent = struct.unpack("f", struct.pack("f", c.entropy))[0]
                 if nchunks > 1 and oid is not None:
                     self.chunk_lists[oid] = c.chunks
             s.files += 1
@@ -191,8 +221,13 @@ class Builder:
             info.mtime_ns, info.ctime_ns, info.dev, info.ino, info.nlink, info.rdev, rec.target, oid, ctype,
             ent, nchunks,
         ))
-        for name in sorted(rec.xattrs):
-            self.xattrs.append(key, (path, raw, name, rec.xattrs[name]))
+        if reuse is not None and rec.load_xattrs is not None:
+            xattrs = self.parent.xattrs.get(key, [])  # unchanged ctime: unchanged attributes
+        else:
+            xa = rec.get_xattrs()
+            xattrs = [(name, xa[name]) for name in sorted(xa)]
+        for name, value in xattrs:
+            self.xattrs.append(key, (path, raw, name, value))
         self._done_files += 1
         self._done_bytes += size
         if self.progress is not None:
@@ -211,11 +246,44 @@ class Builder:
                 "errors": self.errors.pieces}
 
 
-def _unchanged(prow: dict[str, Any], rec: Record) -> bool:
-    info = rec.info
-    assert info is not None
-    return (prow["type"] == "file" and prow["size"] == info.size and prow["mtime"] == info.mtime_ns
-            and prow["ctime"] == info.ctime_ns and prow["inode"] == info.ino)
+def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
+    """Batches of records scanned by a thread of their own.
+
+    The scan spends much of its time in system calls (listing, lstat, xattrs), which release the GIL:
+    running it beside the loop that compares and emits rows overlaps the two."""
+    q: queue.Queue[list[Record] | BaseException | None] = queue.Queue(maxsize=16)
+    stop = threading.Event()
+
+    def scan() -> None:
+        try:
+            batch: list[Record] = []
+            for rec in records:
+                batch.append(rec)
+                if len(batch) >= _BATCH:
+                    q.put(batch)
+                    batch = []
+                    if stop.is_set():
+                        return
+            q.put(batch)
+            q.put(None)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            q.put(e)
+
+    t = threading.Thread(target=scan, name="kloset-scan", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
 
 
 def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, headers: Iterable[Header],

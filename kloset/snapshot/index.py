@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -91,37 +91,45 @@ def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
     return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
 
 
-class PieceWriter:
-    """Accumulates rows of one table and stores each piece through ``put`` as it closes."""
+def pylist_columns(t: pa.Table) -> dict[str, list[Any]]:
+    """Columns as Python lists, timestamps as integer nanoseconds (the form rows are written in)."""
+    return {n: (t.column(n).cast(pa.int64()) if pa.types.is_timestamp(t.schema.field(n).type) else t.column(n))
+            .to_pylist() for n in t.column_names}
 
-    def __init__(self, name: str, put: Callable[[BlobType, bytes], bytes]) -> None:
+
+Reuse = Callable[[bytes, list[tuple[Any, ...]]], bytes | None]
+
+
+class PieceWriter:
+    """Accumulates rows of one table and stores each piece through ``put`` as it closes.
+
+    ``reuse(first key, rows)`` may name an already stored piece with exactly these rows, which is
+    then referenced without being encoded again."""
+
+    def __init__(self, name: str, put: Callable[[BlobType, bytes], bytes], reuse: Reuse | None = None) -> None:
         self.schema, self.blob_type = TABLES[name]
         self._put = put
-        self._cols: dict[str, list[Any]] = {n: [] for n in self.schema.names}
-        self._rows = 0
+        self._reuse = reuse
+        self._rows: list[tuple[Any, ...]] = []
         self._first = b""
         self.pieces: list[Piece] = []
 
     def append(self, key: bytes, row: tuple[Any, ...]) -> None:
-        if self._rows == 0:
+        rows = self._rows
+        if not rows:
             self._first = key
-        for col, v in zip(self._cols.values(), row, strict=True):
-            col.append(v)
-        self._rows += 1
-        if self._rows >= MAX_ROWS or (self._rows >= MIN_ROWS and zlib.crc32(key) % AVERAGE_ROWS == 0):
+        rows.append(row)
+        n = len(rows)
+        if n >= MAX_ROWS or (n >= MIN_ROWS and zlib.crc32(key) % AVERAGE_ROWS == 0):
             self.flush()
 
     def flush(self) -> None:
-        if not self._rows:
+        rows = self._rows
+        if not rows:
             return
-        data = encode_piece(self.schema, self._cols)
-        self.pieces.append(Piece(self._put(self.blob_type, data), self._rows, self._first))
-        self._cols = {n: [] for n in self.schema.names}
-        self._rows = 0
-
-
-def iter_rows(table: pa.Table) -> Iterator[dict[str, Any]]:
-    """Rows of a table as dicts (for the few places that walk rows in Python)."""
-    cols = {n: table.column(n).to_pylist() for n in table.column_names}
-    for i in range(table.num_rows):
-        yield {n: c[i] for n, c in cols.items()}
+        pid = self._reuse(self._first, rows) if self._reuse is not None else None
+        if pid is None:
+            columns = dict(zip(self.schema.names, map(list, zip(*rows, strict=True)), strict=True))
+            pid = self._put(self.blob_type, encode_piece(self.schema, columns))
+        self.pieces.append(Piece(pid, len(rows), self._first))
+        self._rows = []

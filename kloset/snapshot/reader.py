@@ -13,17 +13,9 @@ from ..errors import NotFound
 from ..objects import BlobType
 from ..repository.repo import Repository
 from .header import Header
-from .index import TABLES, decode_piece
+from .index import TABLES, decode_piece, pylist_columns
 from .order import path_key
 from .rows import row_key
-
-_TIME_COLUMNS = ("mtime", "ctime")
-
-
-def _pylist_columns(t: pa.Table) -> dict[str, list[Any]]:
-    """Columns as Python lists, timestamps as integer nanoseconds."""
-    return {n: (t.column(n).cast(pa.int64()) if n in _TIME_COLUMNS else t.column(n)).to_pylist()
-            for n in t.column_names}
 
 
 class SnapshotReader:
@@ -45,7 +37,7 @@ class SnapshotReader:
     def rows(self, name: str, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Rows in snapshot order, one piece in memory at a time."""
         for p in self.header.tables.get(name, []):
-            cols = _pylist_columns(self.piece(name, p.id, columns))
+            cols = pylist_columns(self.piece(name, p.id, columns))
             names = list(cols)
             for values in zip(*cols.values(), strict=True):
                 yield dict(zip(names, values, strict=True))
@@ -56,7 +48,7 @@ class SnapshotReader:
         pieces = self.header.tables.get("files", [])
         i = bisect.bisect_right([p.first for p in pieces], key) - 1
         if i >= 0:
-            cols = _pylist_columns(self.piece("files", pieces[i].id))
+            cols = pylist_columns(self.piece("files", pieces[i].id))
             for j in range(len(cols["path"])):
                 if row_key(cols["path"][j], cols["raw_path"][j]) == key:
                     return {n: c[j] for n, c in cols.items()}

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kloset.connectors.fs.exporter import FSExporter
 from kloset.connectors.fs.importer import FSImporter
-
 from kloset.errors import ConfigError, KlosetError, NotFound, UnsafePathError, Unsupported
 from kloset.exporter import Exporter
 from kloset.objects import FileInfo
@@ -309,7 +309,7 @@ def test_backup_then_restore_round_trips_a_tree(tmp_path: Path) -> None:
             exporter.symlink(rel, record.target, record.info)
         else:
             exporter.special(rel, record.info)
-        exporter.set_attributes(rel, record.info, record.xattrs)
+        exporter.set_attributes(rel, record.info, record.get_xattrs())
     for rel, dir_info in reversed(dirs):
         exporter.set_attributes(rel, dir_info, {})
     restored = {r.pathname.removeprefix(str(tmp_path / "restored")): r for r in

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kloset.connectors.fs.importer import FSImporter, read_exclude_file
 
+from kloset.connectors.fs.importer import FSImporter, read_exclude_file
 from kloset.errors import ConfigError, NotFound
 from kloset.importer import Importer, ImporterOptions
 from kloset.objects import EntryType, Record
@@ -205,8 +205,8 @@ def test_xattrs_are_read_unless_disabled(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x")
     os.setxattr(path, "user.kloset", b"\x00value")
-    assert scan(tmp_path)[str(path)].xattrs == {"user.kloset": b"\x00value"}
-    assert scan(tmp_path, no_xattr=True)[str(path)].xattrs == {}
+    assert scan(tmp_path)[str(path)].get_xattrs() == {"user.kloset": b"\x00value"}
+    assert scan(tmp_path, no_xattr=True)[str(path)].get_xattrs() == {}
 
 
 def test_unreadable_xattr_is_skipped_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +224,7 @@ def test_unreadable_xattr_is_skipped_not_fatal(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(os, "getxattr", getxattr)
     record = scan(tmp_path)[f"{tmp_path}/f"]
     assert record.error is None
-    assert record.xattrs == {"user.ok": b"ok"}
+    assert record.get_xattrs() == {"user.ok": b"ok"}
 
 
 def test_excludes_follow_gitignore_rules(tmp_path: Path) -> None:

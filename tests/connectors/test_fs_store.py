@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from kloset.connectors.fs.store import TMP_PREFIX, FSStore
 
+from kloset.connectors.fs.store import TMP_PREFIX, FSStore
 from kloset.errors import ConfigError, NotFound, StoreNotFound, TransientError
 from kloset.objects import ResourceType
 from kloset.storage import Storage
