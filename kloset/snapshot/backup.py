@@ -190,7 +190,8 @@ class Builder:
         ctype, ent, nchunks, size = "", None, 0, 0
         if kind is EntryType.FILE:
             if reuse is not None:
-                oid, ctype, ent, nchunks, size = reuse[_OID], reuse[_CTYPE], reuse[_ENTROPY], reuse[_CHUNKS], reuse[_SIZE]
+                oid, ctype, ent = reuse[_OID], reuse[_CTYPE], reuse[_ENTROPY]
+                nchunks, size = reuse[_CHUNKS], reuse[_SIZE]
                 if nchunks > 1:
                     self.chunk_lists[oid] = self.parent.chunks[oid]  # type: ignore[index]
                 s.reused_files += 1
