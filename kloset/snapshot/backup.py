@@ -154,7 +154,7 @@ class Builder:
         return self.txn.put(blob_type, data)[0]
 
     def run(self, records: Iterator[Record]) -> None:
-        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, Future[Content] | None]] = deque()
+        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, Future[Content] | None, bool]] = deque()
         find = self.parent.find
         with ThreadPoolExecutor(self.workers, thread_name_prefix="kloset-backup") as pool:
             for batch in _prefetched(records):
@@ -163,21 +163,25 @@ class Builder:
                     reuse: tuple[Any, ...] | None = None
                     fut: Future[Content] | None = None
                     info = rec.info
-                    if rec.error is None and info is not None and info.type is EntryType.FILE:
+                    same = False  # same inode and ctime as in the parent: same metadata and xattrs
+                    if rec.error is None and info is not None:
                         prow = find(key)
-                        if (prow is not None and prow[_SIZE] == info.size and prow[_MTIME] == info.mtime_ns
-                                and prow[_CTIME] == info.ctime_ns and prow[_INODE] == info.ino
-                                and prow[_TYPE] == "file"):
-                            reuse = prow
-                        elif info.size > 0 and rec.open is not None:
-                            fut = pool.submit(self.reader.read, rec)
-                    pending.append((rec, key, reuse, fut))
+                        kind = info.type
+                        same = (prow is not None and prow[_CTIME] == info.ctime_ns and prow[_INODE] == info.ino
+                                and prow[_TYPE] == kind.value)
+                        if kind is EntryType.FILE:
+                            if same and prow[_SIZE] == info.size and prow[_MTIME] == info.mtime_ns:  # type: ignore[index]
+                                reuse = prow
+                            elif info.size > 0 and rec.open is not None:
+                                fut = pool.submit(self.reader.read, rec)
+                    pending.append((rec, key, reuse, fut, same))
                     while pending and (len(pending) > _WINDOW or pending[0][3] is None or pending[0][3].done()):
                         self._emit(*pending.popleft())
             while pending:
                 self._emit(*pending.popleft())
 
-    def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, fut: Future[Content] | None) -> None:
+    def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, fut: Future[Content] | None,
+              same: bool) -> None:
         s = self.header.summary
         path, raw = split_path(rec.pathname)
         if rec.error is not None or rec.info is None:
@@ -222,7 +226,7 @@ class Builder:
             info.mtime_ns, info.ctime_ns, info.dev, info.ino, info.nlink, info.rdev, rec.target, oid, ctype,
             ent, nchunks,
         ))
-        if reuse is not None and rec.load_xattrs is not None:
+        if same and rec.load_xattrs is not None:
             xattrs = self.parent.xattrs.get(key, [])  # unchanged ctime: unchanged attributes
         else:
             xa = rec.get_xattrs()
