@@ -11,7 +11,8 @@ from pyfastcdc import FastCDC
 
 @dataclass(frozen=True, slots=True)
 class ChunkingParams:
-    """FastCDC sizes. ``normal`` is the expected size above ``min`` (pyfastcdc's avg_size)."""
+    """FastCDC sizes: no chunk is shorter than ``min`` (but the last) or longer than ``max``; past
+    ``normal`` bytes the cut condition loosens (pyfastcdc's avg_size; see docs/format.md)."""
 
     algorithm: str = "fastcdc2020"
     min: int = 512 * 1024

@@ -12,6 +12,7 @@ stores seal with a keyed BLAKE3 tag instead: nothing is hidden, everything is st
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -44,9 +45,16 @@ class KDFParams:
     def derive(self, passphrase: str) -> bytes:
         if self.algorithm != "argon2id":
             raise IntegrityError(f"unknown KDF {self.algorithm!r}")
-        kdf = Argon2id(salt=self.salt, length=32, iterations=self.iterations, lanes=self.lanes,
-                       memory_cost=self.memory_kib)
-        return kdf.derive(passphrase.encode())
+        # The parameters come from the config, read before anything can be authenticated: bound them
+        # so that a damaged or hostile config fails cleanly instead of exhausting the machine.
+        if not (1 <= self.iterations <= 64 and 1 <= self.lanes <= 64 and self.memory_kib <= 4 << 20):
+            raise IntegrityError("the store's KDF parameters are out of range")
+        try:
+            kdf = Argon2id(salt=self.salt, length=32, iterations=self.iterations, lanes=self.lanes,
+                           memory_cost=self.memory_kib)
+            return kdf.derive(unicodedata.normalize("NFC", passphrase).encode())
+        except ValueError as e:
+            raise IntegrityError(f"the store's KDF parameters are invalid: {e}") from e
 
     def to_dict(self) -> dict[str, object]:
         return {"algorithm": self.algorithm, "salt": self.salt, "iterations": self.iterations,

@@ -99,7 +99,7 @@ def _dispatch(argv: list[str]) -> int:
     rest = argv[1:]
     if name == "restore":
         rest = _plakar_spelling(rest)
-    module: Command = importlib.import_module(f"{__package__}.{name}")  # type: ignore[assignment]
+    module: Command = importlib.import_module(f"{__package__}.{name}")
     parser = argparse.ArgumentParser(prog=f"kloset {name}", description=COMMANDS[name])
     module.configure(parser)
     args = parser.parse_args(rest)
@@ -115,10 +115,20 @@ def _tolerate_odd_names() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit code (argparse's own exits are returned, not raised)."""
+    """Run one command and return its exit code (argparse's own exits are returned, not raised).
+
+    Called without ``argv`` (as the ``kloset`` script and ``python -m kloset.cli.main`` do), it is the
+    process's entry point and ends the process itself, see :func:`_exit`."""
     _tolerate_odd_names()
+    code = _run(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:
+        _exit(code)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     try:
-        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+        return _dispatch(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except KlosetError as e:
@@ -128,14 +138,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kloset: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`kloset cat ... | head`): silence the flush at exit, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (`kloset cat ... | head`): stay quiet about it, as Unix tools do.
+        _discard_stdout()
         return 141
     except OSError as e:
         print(f"kloset: error: {e}", file=sys.stderr)
         return 1
 
 
+def _discard_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _exit(code: int) -> None:
+    """Flush and leave without the interpreter's teardown.
+
+    Once pyarrow has read Parquet, its thread pool can abort the normal shutdown now and then
+    ("terminate called without an active exception", exit 134, apache/arrow#34314) although the
+    command has finished. Every store is closed by now; nothing else is left to tear down."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        code = code or 141
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -87,11 +87,15 @@ class StoreConfig:
             outer = msgpack.unpackb(data)
             raw_body, tag = bytes(outer["body"]), bytes(outer["mac"])
             body = msgpack.unpackb(raw_body)
-            if body.get("magic") != MAGIC:
+            if not isinstance(body, dict) or body.get("magic") != MAGIC:
                 raise IntegrityError("not a kloset store (bad config magic)")
             if body.get("version") != VERSION:
                 raise IntegrityError(f"store format version {body.get('version')} is not supported")
             enc = body["encryption"]
+            if body["compression"].get("algorithm") != "zstd":
+                raise IntegrityError(f"compression {body['compression'].get('algorithm')!r} is not supported")
+            if enc is not None and enc.get("algorithm") != "aes256-gcm":
+                raise IntegrityError(f"encryption {enc.get('algorithm')!r} is not supported")
             return cls(
                 store_id=bytes(body["store_id"]), created_ns=int(body["created"]),
                 chunking=ChunkingParams.from_dict(body["chunking"]),
@@ -104,7 +108,7 @@ class StoreConfig:
             )
         except IntegrityError:
             raise
-        except (KeyError, TypeError, ValueError, msgpack.UnpackException) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as e:
             raise IntegrityError(f"store config is malformed: {e}") from e
 
     def unlock(self, passphrase: str | None) -> Keyring:

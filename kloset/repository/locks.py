@@ -25,7 +25,7 @@ REFRESH_EVERY = 120.0
 
 
 def _ad(lock_id: bytes) -> bytes:
-    return bytes((ResourceType.LOCK,)) + lock_id
+    return b"kloset lock\0" + lock_id
 
 
 class Lock:
@@ -48,7 +48,7 @@ class Lock:
         try:
             info = msgpack.unpackb(self.keyring.open_resource(_ad(lid), self.storage.get(ResourceType.LOCK, lid)))
             return dict(info)
-        except (NotFound, IntegrityError, ValueError, msgpack.UnpackException):
+        except (NotFound, IntegrityError, ValueError, TypeError, msgpack.UnpackException):
             return None  # gone meanwhile, or not ours to read: it cannot hold the store
 
     def acquire(self) -> Lock:
@@ -58,8 +58,11 @@ class Lock:
             if lid == self.lock_id:
                 continue
             info = self._read(lid)
-            if info is None or now - float(info["time"]) > STALE_AFTER:  # type: ignore[arg-type]
-                continue
+            try:
+                if info is None or now - float(info["time"]) > STALE_AFTER:  # type: ignore[arg-type]
+                    continue
+            except (KeyError, TypeError, ValueError):
+                continue  # not a lock this version understands: it cannot hold the store
             if self.exclusive or info["exclusive"]:
                 self.storage.delete(ResourceType.LOCK, self.lock_id)
                 kind = "exclusively" if info["exclusive"] else "for writing"

@@ -5,7 +5,7 @@ and the snapshots it deleted. The merged index of all states is kept in a local 
 with the store's keys, together with the list of state IDs it covers; on open, states that the cache
 lacks are merged in, and a cache that covers a state the store no longer has is rebuilt.
 
-    state := seal_resource(ad = 0x02 || state ID, zstd(msgpack {
+    state := seal_resource(ad = "kloset state" 0x00 || state ID, zstd(msgpack {
                  "version": 1, "time": unix ns, "nonce": 16 random bytes,
                  "packs": [[pack ID, wrapped subkey, [[type, blob ID, offset, length], ...]], ...],
                  "deleted": [snapshot ID, ...]}))
@@ -38,7 +38,7 @@ _RECORD = struct.Struct("<B32sIQI")
 
 
 def state_ad(state_id: bytes) -> bytes:
-    return bytes((ResourceType.STATE,)) + state_id
+    return b"kloset state\0" + state_id
 
 
 @dataclass

@@ -10,7 +10,7 @@ import filetype
 import numpy as np
 
 from ..chunking import Chunker, ChunkingParams
-from ..hashing import blob_mac
+from ..hashing import blob_mac, mac
 from ..objects import BlobType, Record
 from ..repository.transaction import Transaction
 
@@ -18,6 +18,8 @@ from ..repository.transaction import Transaction
 # figure, and it keeps the histogram off the data path's critical cost.
 ENTROPY_SAMPLE = 64 * 1024
 _HEAD = 8192
+# Prefix of the MAC input of a multi-chunk object ID: no blob type byte has this value.
+OBJECT_DOMAIN = b"\x80kloset object\0"
 
 
 @dataclass(slots=True)
@@ -36,7 +38,7 @@ def object_id(mac_key: bytes, chunk_ids: list[bytes]) -> bytes | None:
         return None
     if len(chunk_ids) == 1:
         return chunk_ids[0]
-    return blob_mac(mac_key, BlobType.CHUNKS, b"".join(chunk_ids))
+    return mac(mac_key, OBJECT_DOMAIN + b"".join(chunk_ids))
 
 
 def content_type(path: str, head: bytes) -> str:

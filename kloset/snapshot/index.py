@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import IntegrityError
 from ..objects import BlobType
 from .header import Piece
 
@@ -88,7 +89,10 @@ def encode_piece(schema: pa.Schema, columns: dict[str, list[Any]]) -> bytes:
 
 def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
     # ParquetFile reads one buffer without the dataset machinery that read_table loads.
-    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
+    try:
+        return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
+    except (pa.ArrowException, ValueError) as e:
+        raise IntegrityError(f"a snapshot table piece is malformed: {e}") from e
 
 
 def pylist_columns(t: pa.Table) -> dict[str, list[Any]]:

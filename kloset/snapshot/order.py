@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 
 def path_key(path: str) -> bytes:
-    """Sort key of an absolute path: its bytes with '/' as NUL.
+    """Sort key of an absolute path: its bytes (UTF-8, undecodable bytes as they were) with '/' as NUL.
 
     Comparing keys compares paths component by component (NUL sorts below every byte a name can hold),
     which is the order of a depth-first walk that visits each directory's entries sorted by name bytes:
     parents come before their children, and ``/a/b`` before ``/a.b``."""
-    return os.fsencode(path).replace(b"/", b"\x00")
+    return path.encode("utf-8", "surrogateescape").replace(b"/", b"\x00")

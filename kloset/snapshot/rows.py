@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from typing import Any
 
@@ -15,14 +14,14 @@ def split_path(pathname: str) -> tuple[str, bytes | None]:
         pathname.encode("utf-8")
         return pathname, None
     except UnicodeEncodeError:
-        raw = os.fsencode(pathname)
+        raw = pathname.encode("utf-8", "surrogateescape")
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
 def row_pathname(row: dict[str, Any]) -> str:
     """The original path of a row (lone surrogates for bytes that are not UTF-8)."""
     raw = row.get("raw_path")
-    return os.fsdecode(raw) if raw is not None else str(row["path"])
+    return raw.decode("utf-8", "surrogateescape") if raw is not None else str(row["path"])
 
 
 def row_key(path: str, raw: bytes | None) -> bytes:
