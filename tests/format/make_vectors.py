@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from kloset.hashing import blob_mac, derive_key, mac
 from kloset.objects import BlobType
 from kloset.packfile import PackWriter, blob_ad
 from kloset.repository.config import StoreConfig
+from kloset.repository.locks import _ad as lock_ad
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
 from kloset.snapshot.content import object_id
 from kloset.snapshot.header import Header, Piece, Summary
@@ -54,6 +56,8 @@ RESOURCE_SUBKEY = bytes(range(0x60, 0x80))
 STORE_ID = bytes.fromhex("6b6c6f7365742d676f6c64656e2d3031")  # b"kloset-golden-01"
 CREATED_NS = 1_700_000_000_000_000_000
 PASSPHRASE = "correct horse battery staple"
+# Typed with combining marks (NFD), as some systems produce it; the key is that of the NFC form.
+PASSPHRASE_NFD = unicodedata.normalize("NFD", "crème brûlée à Ångström")
 KDF = KDFParams(salt=b"kloset-salt-0001", iterations=1, lanes=1, memory_kib=8)
 
 
@@ -212,6 +216,10 @@ def build() -> dict[str, Any]:
     # keys and the KDF
     kek = KDF.derive(PASSPHRASE)
     v["kdf"] = {"passphrase": PASSPHRASE, "params": {**KDF.to_dict(), "salt": h(KDF.salt)}, "key": h(kek)}
+    nfc = unicodedata.normalize("NFC", PASSPHRASE_NFD)
+    assert nfc != PASSPHRASE_NFD
+    v["kdf_nfc"] = {"nfd_utf8": h(PASSPHRASE_NFD.encode()), "nfc_utf8": h(nfc.encode()),
+                    "key": h(KDF.derive(PASSPHRASE_NFD))}
     with scripted_urandom(nonce(2)):
         wrapped = MasterKeys(DATA_KEY, MAC_KEY).wrap(kek)
     v["master_keys"] = {"kek": h(kek), "nonce": h(nonce(2)), "wrapped": h(wrapped)}
@@ -265,8 +273,9 @@ def build() -> dict[str, Any]:
     # locks
     body = msgpack.packb(LOCK_BODY)
     with scripted_urandom(RESOURCE_SUBKEY, nonce(8)):
-        sealed_lock = keyring().seal_resource(bytes((3,)) + LOCK_ID, body)
-    v["lock"] = {"lock_id": h(LOCK_ID), "body": h(body), "nonce": h(nonce(8)), "sealed": h(sealed_lock)}
+        sealed_lock = keyring().seal_resource(lock_ad(LOCK_ID), body)
+    v["lock"] = {"lock_id": h(LOCK_ID), "ad": h(lock_ad(LOCK_ID)), "body": h(body), "nonce": h(nonce(8)),
+                 "sealed": h(sealed_lock)}
 
     # snapshots: a files piece, the piece-cutting rule, a header
     cols = {n: [r[i] for r in FILES_ROWS] for i, n in enumerate(FILES_SCHEMA.names)}
