@@ -47,12 +47,13 @@ class KDFParams:
             raise IntegrityError(f"unknown KDF {self.algorithm!r}")
         # The parameters come from the config, read before anything can be authenticated: bound them
         # so that a damaged or hostile config fails cleanly instead of exhausting the machine.
-        if not (1 <= self.iterations <= 64 and 1 <= self.lanes <= 64 and self.memory_kib <= 4 << 20):
+        if not (1 <= self.iterations <= 64 and 1 <= self.lanes <= 64 and 8 * self.lanes <= self.memory_kib <= 4 << 20):
             raise IntegrityError("the store's KDF parameters are out of range")
         try:
             kdf = Argon2id(salt=self.salt, length=32, iterations=self.iterations, lanes=self.lanes,
                            memory_cost=self.memory_kib)
-            return kdf.derive(unicodedata.normalize("NFC", passphrase).encode())
+            # surrogateescape: a passphrase taken from undecodable environment bytes keeps those bytes
+            return kdf.derive(unicodedata.normalize("NFC", passphrase).encode("utf-8", "surrogateescape"))
         except ValueError as e:
             raise IntegrityError(f"the store's KDF parameters are invalid: {e}") from e
 

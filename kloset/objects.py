@@ -98,7 +98,7 @@ class Record:
     """One entry produced by an importer (or handed to an exporter).
 
     ``pathname`` is absolute and '/'-separated. Names that are not valid UTF-8 carry their bytes as
-    lone surrogates (``os.fsdecode``), so they round-trip. ``open`` lazily opens the content of a
+    lone surrogates (UTF-8 with ``surrogateescape``), so they round-trip. ``open`` lazily opens the content of a
     regular file; ``error`` set means the entry could not be read and carries no content.
     Extended attributes are either given in ``xattrs`` or read on demand by ``load_xattrs``: a backup
     skips reading them for a file it takes unchanged from its parent snapshot (any change to an

@@ -119,7 +119,7 @@ class FSImporter(Importer):
                 if self._excludes is not None and self._excluded(entry, rel):
                     continue
                 names.append(entry.name)
-        names.sort(key=os.fsencode)
+        names.sort(key=_name_bytes)
         return names
 
     def _excluded(self, entry: os.DirEntry[str], parent_rel: str) -> bool:
@@ -252,3 +252,8 @@ def _read_xattrs(path: str, follow: bool) -> dict[str, bytes]:
         except OSError:
             continue
     return xattrs
+
+
+def _name_bytes(name: str) -> bytes:
+    """A name's bytes as the snapshot order compares them (see kloset.snapshot.order.path_key)."""
+    return name.encode("utf-8", "surrogateescape")

@@ -61,12 +61,14 @@ class Lock:
             try:
                 if info is None or now - float(info["time"]) > STALE_AFTER:  # type: ignore[arg-type]
                     continue
+                other_exclusive = bool(info["exclusive"])
+                holder = f"{info['hostname']} (pid {info['pid']})"
             except (KeyError, TypeError, ValueError):
                 continue  # not a lock this version understands: it cannot hold the store
-            if self.exclusive or info["exclusive"]:
+            if self.exclusive or other_exclusive:
                 self.storage.delete(ResourceType.LOCK, self.lock_id)
-                kind = "exclusively" if info["exclusive"] else "for writing"
-                raise LockError(f"the store is locked {kind} by {info['hostname']} (pid {info['pid']})")
+                kind = "exclusively" if other_exclusive else "for writing"
+                raise LockError(f"the store is locked {kind} by {holder}")
         self._thread = threading.Thread(target=self._refresh, name="kloset-lock", daemon=True)
         self._thread.start()
         return self

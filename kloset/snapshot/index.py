@@ -91,7 +91,7 @@ def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
     # ParquetFile reads one buffer without the dataset machinery that read_table loads.
     try:
         return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
-    except (pa.ArrowException, ValueError) as e:
+    except (pa.ArrowException, ValueError, OSError) as e:  # pyarrow reports some damage as OSError
         raise IntegrityError(f"a snapshot table piece is malformed: {e}") from e
 
 

@@ -300,10 +300,7 @@ _KDF_OK = {"salt": gen.KDF.salt, "iterations": 1, "lanes": 1, "memory_kib": 8}
     {"memory_kib": (4 << 20) + 1},
     {"memory_kib": 7}, {"lanes": 2, "memory_kib": 15},  # below 8 KiB per lane: Argon2 refuses
     {"salt": b"7 bytes"},
-    pytest.param({"memory_kib": -1}, marks=pytest.mark.xfail(
-        strict=True, raises=OverflowError,
-        reason="kloset/encryption.py KDFParams.derive: a negative memory_kib passes the upper bound and "
-               "Argon2id raises OverflowError, which it does not translate")),
+    {"memory_kib": -1},
 ], ids=["algorithm", "iterations0", "iterations65", "lanes0", "lanes65", "memory4GiB+1", "memory7",
         "memory-per-lane", "short-salt", "memory-negative"])
 def test_kdf_parameters_out_of_bounds_are_an_integrity_error(change: dict[str, Any]) -> None:
@@ -732,11 +729,7 @@ def test_a_stale_lock_is_ignored_and_a_live_exclusive_lock_blocks() -> None:
 
 
 def _lock_missing(field: str) -> Any:
-    marks = () if field == "time" else pytest.mark.xfail(
-        strict=True, raises=KeyError,
-        reason="kloset/repository/locks.py Lock.acquire reads 'exclusive', 'hostname' and 'pid' outside the "
-               "guard that covers 'time': a lock without one of them fails the taker with KeyError")
-    return pytest.param(field, marks=marks, id=field)
+    return pytest.param(field, id=field)
 
 
 @pytest.mark.parametrize("missing", [_lock_missing(f) for f in ("hostname", "pid", "time", "exclusive")])
@@ -832,21 +825,15 @@ def test_the_stored_files_piece_decodes_to_the_fixed_rows() -> None:
     assert {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} == {"ZSTD"}
 
 
-_PIECE_BUG = pytest.mark.xfail(
-    strict=True, raises=OSError,
-    reason="kloset/snapshot/index.py decode_piece translates pa.ArrowException and ValueError, but pyarrow "
-           "reports a damaged footer, page header or zstd page as plain OSError")
-
-
 @pytest.mark.parametrize("damage", [
     pytest.param(lambda d: b"", id="empty"),
     pytest.param(lambda d: b"not a parquet file", id="no-magic"),
     pytest.param(lambda d: d[: len(d) // 2], id="truncated"),
     pytest.param(lambda d: d[:-1], id="last-byte-cut"),
-    pytest.param(lambda d: b"PAR1" + bytes(64) + b"PAR1", id="empty-footer", marks=_PIECE_BUG),
-    pytest.param(lambda d: flipped(d, len(d) - 9), id="footer-length", marks=_PIECE_BUG),
-    pytest.param(lambda d: flipped(d, 4), id="page-header", marks=_PIECE_BUG),
-    pytest.param(lambda d: flipped(d, 10), id="zstd-page", marks=_PIECE_BUG),
+    pytest.param(lambda d: b"PAR1" + bytes(64) + b"PAR1", id="empty-footer"),
+    pytest.param(lambda d: flipped(d, len(d) - 9), id="footer-length"),
+    pytest.param(lambda d: flipped(d, 4), id="page-header"),
+    pytest.param(lambda d: flipped(d, 10), id="zstd-page"),
 ])
 def test_a_piece_that_is_not_parquet_is_an_integrity_error(damage: Any) -> None:
     data = x(V["files_piece"]["bytes"])
