@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
     with context.open_store() as store:
         selected = {store.snapshot(ref).short_id for ref in args.snapshots}
         report = store.check(read_data=not args.fast, progress=sys.stderr.isatty())
-    damaged = {**{k: [] for k in report.damaged_snapshots}, **report.damaged_files}
+    damaged: dict[str, list[str]] = {**{k: [] for k in report.damaged_snapshots}, **report.damaged_files}
     if selected:
         damaged = {k: v for k, v in damaged.items() if k in selected}
     # With snapshots named, damage they do not use (another snapshot's files) does not fail the check

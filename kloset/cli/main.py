@@ -70,12 +70,12 @@ def _top_parser() -> argparse.ArgumentParser:
         description="A deduplicating, compressing, encrypting backup engine.",
         epilog=EPILOG.format(commands=listing), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"kloset {__version__}")
-    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="one of the commands below")
     return parser
 
 
 def _plakar_spelling(argv: list[str]) -> list[str]:
-    """Plakar spells restore's target `-to`; argparse would read that as `-t o`."""
+    """Plakar spells restore's target `-to`; argparse takes single-dash options as letters only."""
     out: list[str] = []
     for i, a in enumerate(argv):
         if a == "--":
@@ -155,9 +155,10 @@ def _discard_stdout() -> None:
 def _exit(code: int) -> None:
     """Flush and leave without the interpreter's teardown.
 
-    Once pyarrow has read Parquet, its thread pool can abort the normal shutdown now and then
-    ("terminate called without an active exception", exit 134, apache/arrow#34314) although the
-    command has finished. Every store is closed by now; nothing else is left to tear down."""
+    Every store is closed by now and nothing is left to clean up, while the teardown of numpy, pyarrow
+    and their thread pools costs a noticeable part of a short command's run, and pyarrow's pools can
+    even abort it now and then ("terminate called without an active exception", exit 134, after the
+    command succeeded: apache/arrow#34314)."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -28,8 +28,9 @@ def run(args: argparse.Namespace, context: Context) -> int:
     for damaged, why in report.errors:
         print(f"kloset: {damaged}: {why}", file=sys.stderr)
     if not args.quiet:
+        failed = f", {len(report.errors)} failed" if report.errors else ""
         print(f"restored {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
-              f"{render.size(report.bytes)} to {args.to}")
+              f"{render.size(report.bytes)} to {args.to}{failed}")
     if report.errors:
         # Everything else has been written; the exit code says the restore is incomplete
         raise IntegrityError(f"{len(report.errors)} entries could not be restored")
