@@ -197,7 +197,7 @@ class Builder:
                 oid, ctype, ent = reuse[_OID], reuse[_CTYPE], reuse[_ENTROPY]
                 nchunks, size = reuse[_CHUNKS], reuse[_SIZE]
                 if nchunks > 1:
-                    self.chunk_lists[oid] = self.parent.chunks[oid]  # type: ignore[index]
+                    self.chunk_lists[oid] = self.parent.chunks[oid]
                 s.reused_files += 1
             elif fut is not None:
                 c = fut.result()
