@@ -30,10 +30,12 @@ from .exporter import Exporter
 from .importer import Importer, ImporterOptions
 from .objects import FileInfo, Record
 from .snapshot.check import CheckReport
+from .snapshot.diff import Change
 from .snapshot.restore import RestoreReport
 from .snapshot.snapshot import Snapshot
 from .storage import Storage
-from .store import Store, default_location, open_or_create_default
+from .store import Store, default_location
+from .store import open_or_create_default as _open_or_create_default
 
 __version__ = "0.1.0"
 
@@ -60,13 +62,14 @@ def backup(source: str | Importer, *, store: Store | str | None = None, tags: It
     job."""
     if isinstance(store, Store):
         return store.backup(source, tags=tags, exclude=exclude, progress=progress, **options)
-    s = open_or_create_default(passphrase) if store is None else Store.open(store, passphrase=passphrase)
+    s = _open_or_create_default(passphrase) if store is None else Store.open(store, passphrase=passphrase)
     with s:
         return s.backup(source, tags=tags, exclude=exclude, progress=progress, **options)
 
 
 __all__ = [
     "AuthenticationError",
+    "Change",
     "CheckFailed",
     "CheckReport",
     "ConfigError",

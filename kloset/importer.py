@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .errors import ConfigError, NotFound
 from .objects import Record
 
 
@@ -76,3 +78,16 @@ class Importer(ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def read_exclude_file(path: str) -> list[str]:
+    """The patterns of a gitignore-style exclude file: blank lines and ``#`` comments dropped."""
+    try:
+        # Decoded like file names are, so a pattern can name a non-UTF-8 file.
+        with open(path, encoding=sys.getfilesystemencoding(), errors=sys.getfilesystemencodeerrors()) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError as e:
+        raise NotFound(f"exclude file {path}: no such file") from e
+    except OSError as e:
+        raise ConfigError(f"exclude file {path}: {e.strerror}") from e
+    return [line for line in lines if line.strip() and not line.startswith("#")]

@@ -55,7 +55,7 @@ class PackWriter:
         return len(self._buf)
 
     def add(self, blob_type: int, blob_id: bytes, compression: int, payload: bytes | memoryview) -> None:
-        sealed = self._sealer.seal(blob_ad(blob_type, blob_id), bytes((compression,)) + bytes(payload))
+        sealed = self._sealer.seal(blob_ad(blob_type, blob_id), b"".join((bytes((compression,)), payload)))
         self.blobs.append(BlobLocation(blob_type, blob_id, len(self._buf), len(sealed)))
         self._buf += sealed
 

@@ -19,9 +19,7 @@ from .repository.repo import Repository
 from .snapshot.backup import BackupOptions, take_snapshot
 from .snapshot.check import CheckReport, check
 from .snapshot.diff import Change
-from .snapshot.diff import diff as diff_readers
 from .snapshot.header import Header
-from .snapshot.reader import SnapshotReader
 from .snapshot.snapshot import Snapshot
 from .storage import Storage
 
@@ -99,7 +97,15 @@ class Store:
         return h
 
     def _all_headers(self) -> list[Header]:
-        return [self._header(sid) for sid in self._repo.snapshot_ids()]
+        """Every readable snapshot header; damaged ones are left out (``check`` reports them)."""
+        self._repo.refresh()  # see what other processes committed since this store was opened
+        out = []
+        for sid in self._repo.snapshot_ids():
+            try:
+                out.append(self._header(sid))
+            except IntegrityError:
+                continue
+        return out
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot, oldest first."""
@@ -107,6 +113,7 @@ class Store:
 
     def snapshot(self, ref: str = "latest") -> Snapshot:
         """A snapshot by ``latest`` or by a unique prefix of its hex ID."""
+        self._repo.refresh()
         ids = self._repo.snapshot_ids()
         if ref == "latest":
             if not ids:
@@ -153,6 +160,7 @@ class Store:
         from .progress import bar
 
         report_headers: dict[str, str] = {}
+        self._repo.refresh()
         for sid in self._repo.snapshot_ids():
             try:
                 headers.append(self._header(sid))
@@ -174,7 +182,7 @@ class Store:
 
     def diff(self, old: Snapshot, new: Snapshot) -> Iterator[Change]:
         """What changed from ``old`` to ``new``, streamed in path order (Snapshot.diff, without pandas)."""
-        return diff_readers(SnapshotReader(self._repo, old.header), SnapshotReader(self._repo, new.header))
+        return old.changes(new)
 
     def info(self) -> dict[str, Any]:
         idx = self._repo.index

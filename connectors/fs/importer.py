@@ -9,7 +9,6 @@ import os
 import pwd
 import socket
 import stat
-import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -170,19 +169,6 @@ class FSImporter(Importer):
         return name
 
 
-def read_exclude_file(path: str) -> list[str]:
-    """The patterns of a gitignore-style exclude file: blank lines and ``#`` comments dropped."""
-    try:
-        # Decoded like file names are, so a pattern can name a non-UTF-8 file.
-        with open(
-            path, encoding=sys.getfilesystemencoding(), errors=sys.getfilesystemencodeerrors()
-        ) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError as e:
-        raise NotFound(f"exclude file {path}: no such file") from e
-    except OSError as e:
-        raise ConfigError(f"exclude file {path}: {e.strerror}") from e
-    return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _root_from_location(location: str, cwd: str) -> str:
@@ -229,8 +215,9 @@ def _open_regular(path: str) -> BinaryIO:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "no longer a regular file", path)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        # O_NONBLOCK does not apply to regular files, so it need not be cleared; unbuffered, since
+        # content is read in large pieces straight into the chunker.
+        return os.fdopen(fd, "rb", buffering=0)
     except BaseException:
         os.close(fd)
         raise

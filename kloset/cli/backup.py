@@ -26,7 +26,7 @@ def _excludes(args: argparse.Namespace) -> list[str]:
     patterns = list(args.exclude)
     if args.exclude_file:
         # Only the fs connector defines the file's syntax; importing it is deferred to when it is used.
-        from kloset.connectors.fs.importer import read_exclude_file
+        from kloset.importer import read_exclude_file
 
         for f in args.exclude_file:
             patterns += read_exclude_file(f)

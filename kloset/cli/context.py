@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import kloset
 from kloset.location import fs_path, scheme_of
+from kloset.store import open_or_create_default
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Context:
     def open_or_create_store(self) -> kloset.Store:
         """The named store, or the default one, which a first backup creates rather than failing."""
         if self.location is None:
-            return kloset.open_or_create_default()
+            return open_or_create_default()
         return kloset.open(self.location)
 
     def create_store(self, *, plaintext: bool) -> kloset.Store:

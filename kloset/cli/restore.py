@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from kloset import IntegrityError
-from kloset.progress import bar
 
 from . import render
 from .context import Context, resolve
@@ -23,8 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, context: Context) -> int:
     with context.open_store() as store:
         snap, path = resolve(store, args.snapshot)
-        with bar(not args.quiet and sys.stderr.isatty(), "restore") as progress:
-            report = snap.restore(args.to, path, progress=progress)
+        report = snap.restore(args.to, path, progress=not args.quiet and sys.stderr.isatty())
     for damaged, why in report.errors:
         print(f"kloset: {damaged}: {why}", file=sys.stderr)
     if not args.quiet:

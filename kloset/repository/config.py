@@ -96,6 +96,8 @@ class StoreConfig:
                 raise IntegrityError(f"compression {body['compression'].get('algorithm')!r} is not supported")
             if enc is not None and enc.get("algorithm") != "aes256-gcm":
                 raise IntegrityError(f"encryption {enc.get('algorithm')!r} is not supported")
+            if enc is None and len(bytes(body.get("mac_key", b""))) != 32:
+                raise IntegrityError("store config is malformed: a plaintext store needs a 32-byte MAC key")
             return cls(
                 store_id=bytes(body["store_id"]), created_ns=int(body["created"]),
                 chunking=ChunkingParams.from_dict(body["chunking"]),

@@ -16,7 +16,7 @@ from types import TracebackType
 import msgpack
 
 from ..encryption import Keyring
-from ..errors import IntegrityError, LockError, NotFound
+from ..errors import IntegrityError, KlosetError, LockError, NotFound
 from ..objects import ResourceType
 from ..storage import Storage
 
@@ -53,6 +53,18 @@ class Lock:
 
     def acquire(self) -> Lock:
         self.lock_id = self._write()
+        try:
+            self._check_others()
+        except BaseException:
+            # refused or failed: never leave our lock behind to block others
+            self.storage.delete(ResourceType.LOCK, self.lock_id)
+            self.lock_id = b""
+            raise
+        self._thread = threading.Thread(target=self._refresh, name="kloset-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _check_others(self) -> None:
         now = time.time()
         for lid in self.storage.list(ResourceType.LOCK):
             if lid == self.lock_id:
@@ -66,18 +78,17 @@ class Lock:
             except (KeyError, TypeError, ValueError):
                 continue  # not a lock this version understands: it cannot hold the store
             if self.exclusive or other_exclusive:
-                self.storage.delete(ResourceType.LOCK, self.lock_id)
                 kind = "exclusively" if other_exclusive else "for writing"
                 raise LockError(f"the store is locked {kind} by {holder}")
-        self._thread = threading.Thread(target=self._refresh, name="kloset-lock", daemon=True)
-        self._thread.start()
-        return self
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_EVERY):
-            new = self._write()
-            old, self.lock_id = self.lock_id, new
-            self.storage.delete(ResourceType.LOCK, old)
+            try:
+                new = self._write()
+                old, self.lock_id = self.lock_id, new
+                self.storage.delete(ResourceType.LOCK, old)
+            except KlosetError:
+                continue  # the store is unreachable for now: try again at the next interval
 
     def release(self) -> None:
         self._stop.set()

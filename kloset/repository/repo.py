@@ -69,9 +69,9 @@ class Repository:
         return self._index
 
     def refresh(self) -> None:
-        """Merge states written by others since the index was loaded."""
+        """Merge states written by others since the index was loaded (one listing when there are none)."""
         with self._lock:
-            self._index = self._cache.load()
+            self._index = self._cache.load(self._index)
 
     def _merged(self, sid: bytes, delta: StateDelta) -> None:
         """Called by a transaction after its state is written."""

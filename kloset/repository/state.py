@@ -71,6 +71,8 @@ class StateDelta:
             raw = zstandard.ZstdDecompressor().decompress(keyring.open_resource(state_ad(sid), sealed))
         except zstandard.ZstdError as e:
             raise IntegrityError(f"state {sid.hex()[:16]} does not decompress") from e
+        except IntegrityError as e:
+            raise IntegrityError(f"state {sid.hex()[:16]}: {e}") from e
         if mac(keyring.mac_key, raw) != sid:
             raise IntegrityError(f"state {sid.hex()[:16]} fails its MAC check")
         try:
@@ -172,10 +174,14 @@ class IndexCache:
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
 
-    def load(self) -> Index:
-        """The up-to-date index: the cache plus every state it lacks."""
+    def load(self, current: Index | None = None) -> Index:
+        """The up-to-date index: ``current`` (or the cache) plus every state it lacks.
+
+        An index that covers a state the store no longer has is rebuilt from the store."""
         on_store = set(self.storage.list(ResourceType.STATE))
-        index = self._read_cache()
+        index = current if current is not None else self._read_cache()
+        if index is not None and index.states == on_store:
+            return index
         if index is None or not index.states <= on_store:
             index = Index()
         missing = sorted(on_store - index.states)

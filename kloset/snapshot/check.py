@@ -14,6 +14,7 @@ from ..hashing import blob_mac, mac
 from ..objects import BlobType, ResourceType
 from ..packfile import open_blob, read_index
 from ..repository.repo import Repository
+from ..repository.state import StateDelta
 from .header import Header
 from .reader import SnapshotReader
 from .rows import row_pathname
@@ -30,12 +31,13 @@ class CheckReport:
     damaged_blobs: set[bytes] = field(default_factory=set)
     missing_blobs: set[bytes] = field(default_factory=set)
     damaged_snapshots: dict[str, str] = field(default_factory=dict)  # short ID -> why
+    damaged_states: dict[str, str] = field(default_factory=dict)  # state ID hex -> why
     damaged_files: dict[str, list[str]] = field(default_factory=dict)  # short ID -> paths
 
     @property
     def ok(self) -> bool:
         return not (self.damaged_packs or self.damaged_blobs or self.missing_blobs or self.damaged_snapshots
-                    or self.damaged_files)
+                    or self.damaged_files or self.damaged_states)
 
 
 def check_packs(repo: Repository, report: CheckReport, progress: ProgressFn | None = None) -> None:
@@ -91,7 +93,7 @@ def check_snapshot(reader: SnapshotReader, report: CheckReport) -> None:
                 continue
             try:
                 chunks = reader.chunks_of(row)
-            except KeyError:
+            except IntegrityError:
                 damaged.append(row_pathname(row))
                 continue
             for cid, _ in chunks:
@@ -109,9 +111,26 @@ def check_snapshot(reader: SnapshotReader, report: CheckReport) -> None:
         report.damaged_files[h.short_id] = damaged
 
 
+def check_states(repo: Repository, report: CheckReport) -> None:
+    """Re-read every state from the store (the local cache is not evidence) and every pack's presence."""
+    for sid in repo.storage.list(ResourceType.STATE):
+        try:
+            StateDelta.decode(repo.keyring, sid, repo.storage.get(ResourceType.STATE, sid))
+        except (IntegrityError, NotFound) as e:
+            report.damaged_states[sid.hex()] = str(e)
+    present = set(repo.storage.list(ResourceType.PACKFILE))
+    idx = repo.index
+    missing = {no for no, (pid, _) in enumerate(idx.packs) if pid not in present}
+    if missing:
+        for no in missing:
+            report.damaged_packs[idx.packs[no][0].hex()] = "missing"
+        report.missing_blobs.update(b for b, (_, no, _, _) in idx.blobs.items() if no in missing)
+
+
 def check(repo: Repository, headers: list[Header], *, read_data: bool = True,
           progress: ProgressFn | None = None) -> CheckReport:
     report = CheckReport()
+    check_states(repo, report)
     if read_data:
         check_packs(repo, report, progress)
     for h in headers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import filetype
@@ -16,7 +17,7 @@ from ..repository.transaction import Transaction
 
 # Entropy is estimated from up to this many bytes at the start of each chunk: enough for a stable
 # figure, and it keeps the histogram off the data path's critical cost.
-ENTROPY_SAMPLE = 64 * 1024
+ENTROPY_SAMPLE = 16 * 1024
 _HEAD = 8192
 # Prefix of the MAC input of a multi-chunk object ID: no blob type byte has this value.
 OBJECT_DOMAIN = b"\x80kloset object\0"
@@ -41,16 +42,34 @@ def object_id(mac_key: bytes, chunk_ids: list[bytes]) -> bytes | None:
     return mac(mac_key, OBJECT_DOMAIN + b"".join(chunk_ids))
 
 
+# Byte prefixes of binary content in which no magic number was found: most files of a tree share a
+# few formats without one (compiled bytecode, object files), and asking every matcher again for each of
+# them costs more than reading the file. A matcher that looks past the prefix (tar's header at offset
+# 257) could in principle be missed for a file sharing such a prefix; the extension still applies.
+_NO_MAGIC: set[bytes] = set()
+_NO_MAGIC_MAX = 4096
+_BY_EXTENSION: dict[str, str | None] = {}
+
+
 def content_type(path: str, head: bytes) -> str:
     """Magic bytes first for binary content, then the file name's extension."""
-    if b"\0" in head[:1024]:
-        kind = filetype.guess_mime(head)
-        if kind:
-            return str(kind)
-    guess, _ = mimetypes.guess_type(path, strict=False)
+    binary = b"\0" in head[:1024]
+    if binary:
+        prefix = head[:16]
+        if prefix not in _NO_MAGIC:
+            kind = filetype.guess_mime(head)
+            if kind:
+                return str(kind)
+            if len(_NO_MAGIC) < _NO_MAGIC_MAX:
+                _NO_MAGIC.add(prefix)
+    name = path.rpartition("/")[2]
+    ext = name.rpartition(".")[2].lower() if "." in name else ""
+    guess = _BY_EXTENSION.get(ext, "")
+    if guess == "":
+        guess = _BY_EXTENSION[ext] = mimetypes.guess_type(f"x.{ext}" if ext else "x", strict=False)[0]
     if guess:
         return guess
-    if b"\0" in head[:1024]:
+    if binary:
         return "application/octet-stream"
     return "text/plain" if head else ""
 
@@ -86,29 +105,33 @@ class ContentReader:
             with rec.open() as f:
                 expected = rec.info.size if rec.info is not None else 0
                 if expected < self.params.min:
-                    data = f.read(self.params.min)
-                    rest = f.read() if len(data) == self.params.min else b""
-                    pieces = list(self._chunker().chunks_of(data + rest)) if rest else [data] if data else []
-                    self._store(out, rec.pathname, pieces)
+                    # Read the size stat gave, plus one byte to notice a file that grew meanwhile.
+                    data = f.read(expected + 1)
+                    if len(data) > expected:
+                        data += f.read()
+                    if len(data) < self.params.min:
+                        self._store(out, rec.pathname, [data] if data else [])
+                    else:
+                        self._store(out, rec.pathname, self._chunker().chunks_of(data))
                 else:
                     self._store(out, rec.pathname, self._chunker().chunks(f))
         except OSError as e:
             return Content(error=f"{e.strerror or e}")
         return out
 
-    def _store(self, out: Content, path: str, pieces: object) -> None:
-        hist = np.zeros(256, dtype=np.int64)
-        ids: list[bytes] = []
-        for piece in pieces:  # type: ignore[attr-defined]
-            n = len(piece)
-            if not ids:
+    def _store(self, out: Content, path: str, pieces: Iterable[bytes | memoryview]) -> None:
+        txn, key, chunks = self.txn, self.mac_key, out.chunks
+        hist: np.ndarray | None = None
+        for piece in pieces:
+            if not chunks:
                 out.content_type = content_type(path, bytes(piece[:_HEAD]))
-            cid = blob_mac(self.mac_key, BlobType.CHUNK, piece)
-            if self.txn.reserve(cid):
-                self.txn.add(BlobType.CHUNK, cid, piece)
-            hist += np.bincount(np.frombuffer(piece[:ENTROPY_SAMPLE], dtype=np.uint8), minlength=256)
-            ids.append(cid)
-            out.chunks.append((cid, n))
-            out.size += n
-        out.object_id = object_id(self.mac_key, ids)
-        out.entropy = entropy(hist)
+            cid = blob_mac(key, BlobType.CHUNK, piece)
+            if txn.reserve(cid):
+                txn.add(BlobType.CHUNK, cid, piece)
+            h = np.bincount(np.frombuffer(piece[:ENTROPY_SAMPLE], dtype=np.uint8), minlength=256)
+            hist = h if hist is None else hist + h
+            chunks.append((cid, len(piece)))
+            out.size += len(piece)
+        out.object_id = object_id(key, [c for c, _ in chunks])
+        if hist is not None:
+            out.entropy = entropy(hist)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import NotFound
+from ..errors import IntegrityError, NotFound
 from ..objects import BlobType
 from ..repository.repo import Repository
 from .header import Header
@@ -69,7 +69,11 @@ class SnapshotReader:
             return []
         if n == 1:
             return [(oid, int(row["size"]))]
-        return self.chunk_map()[oid]
+        try:
+            return self.chunk_map()[oid]
+        except KeyError:
+            raise IntegrityError(f"object {oid.hex()[:16]} is missing from the chunks table of snapshot "
+                                 f"{self.header.short_id}") from None
 
     def content(self, row: dict[str, Any]) -> Iterator[bytes]:
         for cid, _ in self.chunks_of(row):

@@ -55,23 +55,23 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
             progress: ProgressFn | None = None) -> RestoreReport:
     h = reader.header
     base = posixpath.normpath(path) if path else (h.importer_root or "/")
-    if path:
-        base_row = reader.find(base)
-        if base_row["type"] != "dir":
-            # a single entry: restore it by its name into the target
-            base = posixpath.dirname(base)
-            only: str | None = path
-        else:
-            only = None
-    else:
-        only = None
+    only: str | None = None
+    try:
+        kind = reader.find(base)["type"]
+    except NotFound:
+        if path:
+            raise
+        kind = "dir"  # a source that records no entry for its root: restore everything below it
+    if kind != "dir":
+        # a single entry (named, or the whole snapshot of one file): restore it by its name
+        only, base = base, posixpath.dirname(base)
     xattrs: dict[str, dict[str, bytes]] = {}
     for x in reader.rows("xattrs"):
         xattrs.setdefault(row_pathname(x), {})[x["name"]] = x["value"]
     report = RestoreReport()
     dirs: list[tuple[str, FileInfo, dict[str, bytes]]] = []
     links: dict[tuple[int, int], tuple[str, Future[None]]] = {}
-    futures: deque[tuple[str, Future[None]]] = deque()
+    futures: deque[tuple[str, int, Future[None]]] = deque()
 
     def write(rel: str, info: FileInfo, row: dict[str, Any], xa: dict[str, bytes]) -> None:
         exporter.write_file(rel, info, reader.content(row))
@@ -80,9 +80,13 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
     def settle(keep: int) -> None:
         # wait for all but the newest ``keep`` writes, so memory stays bounded on huge trees
         while len(futures) > keep:
-            pathname, fut = futures.popleft()
+            pathname, size, fut = futures.popleft()
             try:
                 fut.result()
+                report.files += 1
+                report.bytes += size
+                if progress is not None:
+                    progress(report.files + report.dirs, report.bytes)
             except UnsafePathError:
                 raise
             except (KlosetError, OSError) as e:
@@ -119,11 +123,9 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
                     fut = pool.submit(write, rel, info, row, xa)
                     if info.nlink > 1 and first is None:
                         links[key] = (rel, fut)
-                    futures.append((pathname, fut))
+                    futures.append((pathname, info.size, fut))
                     if len(futures) > 4096:
                         settle(1024)
-                    report.files += 1
-                    report.bytes += info.size
                 elif kind == "symlink":
                     exporter.symlink(rel, row["target"] or "", info)
                     exporter.set_attributes(rel, info, xa)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ..location import connector_config
 from ..registry import exporter_for
+from .diff import Change
 from .diff import diff as diff_rows
 from .header import Header, Summary
 from .reader import ContentFile, SnapshotReader
@@ -97,7 +98,7 @@ class Snapshot:
         return self.read_bytes(path).decode(encoding, errors)
 
     def restore(self, to: str | Path, paths: str | list[str] | None = None, *,
-                progress: ProgressFn | None = None) -> RestoreReport:
+                progress: bool | ProgressFn = False) -> RestoreReport:
         """Restore the snapshot, or the given paths, into ``to`` (a folder or a destination location).
 
         Entries below the snapshot's root (or below a given directory) are written relative to it; a
@@ -105,17 +106,24 @@ class Snapshot:
         the report's ``errors`` while the rest is restored."""
         targets: list[str | None] = [None] if paths is None else [paths] if isinstance(paths, str) else list(paths)
         report = RestoreReport()
-        for p in targets:
-            r = restore(self._reader, exporter_for(connector_config(str(to))), p, progress=progress)
-            for k in ("files", "dirs", "symlinks", "others", "bytes"):
-                setattr(report, k, getattr(report, k) + getattr(r, k))
-            report.errors += r.errors
+        from ..progress import bar
+
+        with bar(progress, "restore") as fn:
+            for p in targets:
+                r = restore(self._reader, exporter_for(connector_config(str(to))), p, progress=fn)
+                for k in ("files", "dirs", "symlinks", "others", "bytes"):
+                    setattr(report, k, getattr(report, k) + getattr(r, k))
+                report.errors += r.errors
         return report
+
+    def changes(self, other: Snapshot) -> Iterator[Change]:
+        """What changed from ``self`` to ``other``, streamed in snapshot order."""
+        return diff_rows(self._reader, other._reader)
 
     def diff(self, other: Snapshot) -> pd.DataFrame:
         """What changed from ``self`` to ``other``: one row per added, removed or modified path."""
         import pandas as pd  # heavy: only when a DataFrame is asked for
 
         rows = [{"path": c.path, "change": c.change, "fields": ",".join(c.fields), "size_before": c.size_before,
-                 "size_after": c.size_after} for c in diff_rows(self._reader, other._reader)]
+                 "size_after": c.size_after} for c in self.changes(other)]
         return pd.DataFrame(rows, columns=["path", "change", "fields", "size_before", "size_after"])

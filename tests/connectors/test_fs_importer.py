@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from kloset.connectors.fs.importer import FSImporter, read_exclude_file
+from kloset.connectors.fs.importer import FSImporter
 from kloset.errors import ConfigError, NotFound
-from kloset.importer import Importer, ImporterOptions
+from kloset.importer import Importer, ImporterOptions, read_exclude_file
 from kloset.objects import EntryType, Record
 from kloset.snapshot.order import path_key
 from kloset.testing.importer_suite import ImporterConformance

@@ -161,7 +161,6 @@ def test_rm_forgets_snapshots(store: kloset.Store, src: Path, tmp_path: Path) ->
     assert reopened.snapshots() == []
 
 
-@pytest.mark.xfail(strict=True, reason="Store caches its index at first use and never refreshes it")
 def test_an_open_store_sees_snapshots_made_by_others_after_it_was_opened(
         store: kloset.Store, store_path: Path, src: Path) -> None:
     first = store.backup(str(src))
@@ -207,7 +206,6 @@ def test_every_name_in_all_is_importable() -> None:
     assert set(namespace) - {"__builtins__"} == set(kloset.__all__)
 
 
-@pytest.mark.xfail(strict=True, reason="kloset/__init__.py imports open_or_create_default as a public name")
 def test_every_public_class_and_function_of_kloset_is_in_all() -> None:
     public = {name for name, obj in vars(kloset).items()
               if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))

@@ -161,7 +161,6 @@ def test_empty_directory_backs_up_and_restores(store: kloset.Store, tmp_path: Pa
     assert os.listdir(tmp_path / "out") == []
 
 
-@pytest.mark.xfail(strict=True, reason="restore() skips the root row when the snapshot root is a file")
 def test_a_snapshot_of_a_single_file_restores_that_file(store: kloset.Store, tmp_path: Path) -> None:
     src = tmp_path / "notes.txt"
     src.write_text("a single file\n")

@@ -148,7 +148,6 @@ class LockReadsFail(FSStore):
         return super().get(rtype, rid, offset, length)
 
 
-@pytest.mark.xfail(strict=True, reason="Lock.acquire leaves its lock resource when listing or reading others fails")
 @pytest.mark.parametrize("what", ["list", "get"])
 def test_a_lock_that_fails_to_look_at_the_others_is_not_left_behind(
         store: kloset.Store, store_path: Path, src: Path, what: str) -> None:

@@ -115,7 +115,6 @@ def test_a_directory_path_restores_however_it_is_spelled(
     assert_same_tree(rich_tree.root / "nested", tmp_path / "out")
 
 
-@pytest.mark.xfail(strict=True, reason="restore() matches a single file against the path as given, not normalized")
 @pytest.mark.parametrize("spelling", ["{root}//hello.txt", "{root}/./hello.txt", "{root}/nested/../hello.txt"])
 def test_a_file_path_restores_however_it_is_spelled(
         store: kloset.Store, rich_tree: RichTree, tmp_path: Path, spelling: str) -> None:
