@@ -119,8 +119,8 @@ class Transaction:
 
     # -- commit -------------------------------------------------------------------------------------
 
-    def commit(self, deleted: list[bytes] | None = None) -> bytes:
-        """Upload every open pack, then write the state that makes them visible; return its ID."""
+    def flush(self) -> list[PackEntry]:
+        """Upload every open pack and wait for all uploads; return the packs written so far."""
         with self._lock:
             open_writers = list(self._writers)
         for w in open_writers:
@@ -131,6 +131,18 @@ class Transaction:
                 f.result()
         finally:
             self._uploader.shutdown(wait=True)
+        return list(self._delta.packs)
+
+    def absorb(self, packs: list[PackEntry], stored_bytes: int, new_blobs: int) -> None:
+        """Take in packs that another process wrote for this transaction."""
+        with self._lock:
+            self._delta.packs.extend(packs)
+            self.stored_bytes += stored_bytes
+            self.new_blobs += new_blobs
+
+    def commit(self, deleted: list[bytes] | None = None) -> bytes:
+        """Upload every open pack, then write the state that makes them visible; return its ID."""
+        self.flush()
         self._delta.deleted = list(deleted or [])
         sid, sealed = self._delta.encode(self.repo.keyring)
         self.repo.storage.put(ResourceType.STATE, sid, sealed)

@@ -33,9 +33,10 @@ from .header import Header, Piece
 from .index import PieceWriter, decode_piece, pylist_columns
 from .order import path_key
 from .rows import row_key, split_path
+from .workers import Item, ProcessReaders, picklable, read_batch
 
 ProgressFn = Callable[[int, int], None]
-_WINDOW = 512
+_WINDOW = 4096
 
 
 @dataclass
@@ -47,7 +48,8 @@ class BackupOptions:
     perimeter: str = ""
     job: str = ""
     command_line: str = ""
-    workers: int = 0  # 0: chosen from the CPU count
+    workers: int = 0  # reader threads; 0: chosen from the CPU count
+    processes: int = -1  # reader processes for large backups; -1: one per CPU, 0 or 1: threads only
     parent: bool = True  # False forces every file to be read
 
 
@@ -130,11 +132,28 @@ def _ordered(importer: Importer) -> Iterator[Record]:
 # Positions in a files row (FILES_SCHEMA order) that the builder reads back from the parent.
 _TYPE, _SIZE, _MTIME, _CTIME, _INODE, _OID, _CTYPE, _ENTROPY, _CHUNKS = 2, 8, 9, 10, 12, 16, 17, 18, 19
 _BATCH = 256
+# Files are read in batches: few enough per batch to keep workers evenly fed, enough to make the
+# hand-over cost small next to the reading.
+_BATCH_FILES = 64
+_BATCH_BYTES = 8 << 20
+# Worker processes start once this much content has been sent to be read: a small backup is done
+# before they would be up.
+_PROCESSES_AFTER = 32 << 20
+
+
+class _Batch:
+    __slots__ = ("future", "items", "size")
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.size = 0
+        self.future: Future[list[Content]] | None = None
+
 
 
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
-                 workers: int) -> None:
+                 workers: int, processes: int = 0) -> None:
         self.repo = repo
         self.txn = txn
         self.parent = ParentRows(repo, parent)
@@ -149,19 +168,25 @@ class Builder:
         self.header = Header(timestamp_ns=time.time_ns())
         self._done_files = 0
         self._done_bytes = 0
+        self.processes = processes
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="kloset-backup")
+        self._procs: ProcessReaders | None = None
+        self._portable: bool | None = None
+        self._sent = 0
 
     def _put(self, blob_type: BlobType, data: bytes) -> bytes:
         return self.txn.put(blob_type, data)[0]
 
     def run(self, records: Iterator[Record]) -> None:
-        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, Future[Content] | None, bool]] = deque()
+        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, tuple[_Batch, int] | None, bool]] = deque()
         find = self.parent.find
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="kloset-backup") as pool:
-            for batch in _prefetched(records):
-                for rec in batch:
+        batch = _Batch()
+        try:
+            for chunk in _prefetched(records):
+                for rec in chunk:
                     key = path_key(rec.pathname)
                     reuse: tuple[Any, ...] | None = None
-                    fut: Future[Content] | None = None
+                    slot: tuple[_Batch, int] | None = None
                     info = rec.info
                     same = False  # same inode and ctime as in the parent: same metadata and xattrs
                     if rec.error is None and info is not None:
@@ -173,14 +198,50 @@ class Builder:
                             if same and prow[_SIZE] == info.size and prow[_MTIME] == info.mtime_ns:  # type: ignore[index]
                                 reuse = prow
                             elif info.size > 0 and rec.open is not None:
-                                fut = pool.submit(self.reader.read, rec)
-                    pending.append((rec, key, reuse, fut, same))
-                    while pending and (len(pending) > _WINDOW or pending[0][3] is None or pending[0][3].done()):
+                                slot = (batch, len(batch.items))
+                                batch.items.append((rec.pathname, info.size, rec.open))
+                                batch.size += info.size
+                                if len(batch.items) >= _BATCH_FILES or batch.size >= _BATCH_BYTES:
+                                    self._dispatch(batch)
+                                    batch = _Batch()
+                    pending.append((rec, key, reuse, slot, same))
+                    while pending:
+                        head = pending[0][3]
+                        if head is not None and head[0].future is None:
+                            if len(pending) <= _WINDOW:
+                                break
+                            self._dispatch(batch)  # the head waits on the batch being filled
+                            batch = _Batch()
+                        elif head is not None and len(pending) <= _WINDOW and not head[0].future.done():  # type: ignore[union-attr]
+                            break
                         self._emit(*pending.popleft())
+            if batch.items:
+                self._dispatch(batch)
             while pending:
                 self._emit(*pending.popleft())
+            if self._procs is not None:
+                self._procs.finish(self.txn)
+                self._procs = None
+        finally:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            if self._procs is not None:
+                self._procs.close()
 
-    def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, fut: Future[Content] | None,
+    def _dispatch(self, batch: _Batch) -> None:
+        """Send a batch of files to be read: to worker processes once the backup is big enough to pay
+        for starting them and the source's openers can travel there, else to the thread pool."""
+        if self._procs is None and self.processes > 1 and self._sent >= _PROCESSES_AFTER:
+            if self._portable is None:
+                self._portable = picklable(batch.items[0][2])
+            if self._portable:
+                self._procs = ProcessReaders(self.repo, self.processes)
+        if self._procs is not None:
+            batch.future = self._procs.submit(batch.items)
+        else:
+            batch.future = self._threads.submit(read_batch, self.reader, batch.items)
+        self._sent += batch.size
+
+    def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, slot: tuple[_Batch, int] | None,
               same: bool) -> None:
         s = self.header.summary
         path, raw = split_path(rec.pathname)
@@ -199,8 +260,8 @@ class Builder:
                 if nchunks > 1:
                     self.chunk_lists[oid] = self.parent.chunks[oid]
                 s.reused_files += 1
-            elif fut is not None:
-                c = fut.result()
+            elif slot is not None:
+                c = slot[0].future.result()[slot[1]]  # type: ignore[union-attr]
                 if c.error is not None:
                     s.errors += 1
                     self.errors.append(key, (path, raw, c.error))
@@ -301,7 +362,8 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
         txn = repo.transaction()
         try:
             workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
-            b = Builder(repo, txn, parent, progress, workers)
+            processes = options.processes if options.processes >= 0 else (os.cpu_count() or 1)
+            b = Builder(repo, txn, parent, progress, workers, processes)
             b.run(_ordered(importer))
             tables = b.finish()
             h = b.header

@@ -1,0 +1,187 @@
+"""File content read in worker processes, so a backup is not held to one core by the GIL.
+
+Each worker opens the store itself, reads, chunks, hashes, compresses and seals the files it is sent,
+packs them into packfiles it uploads on its own, and at the end reports those packs to the parent,
+whose transaction commits them. Workers know the store's blobs as they were when the backup began;
+content that two workers meet for the first time in the same backup may be stored twice, which costs
+space until the store is repacked, never correctness.
+
+Workers are fresh interpreters (``python -m kloset.snapshot.workers``) spoken to over a pipe pair:
+nothing of the parent is forked (it has threads), and nothing of the caller's ``__main__`` is imported
+again, so scripts and notebooks that call :func:`kloset.backup` at top level work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..encryption import Keyring, MasterKeys
+from ..errors import KlosetError
+from ..objects import BlobType, FileInfo, Record
+from ..registry import storage_for
+from ..repository.config import StoreConfig
+from ..repository.repo import Repository
+from ..repository.state import Index, PackEntry
+from ..repository.transaction import Transaction
+from .content import Content, ContentReader
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    storage_config: dict[str, str]
+    store_config: bytes
+    data_key: bytes
+    mac_key: bytes
+    encrypted: bool
+    known: bytes  # IDs of the chunks the store has, concatenated
+
+
+Item = tuple[str, int, Any]  # (pathname, expected size, opener)
+_MAIN = "from kloset.snapshot.workers import main; main()"
+
+
+def picklable(opener: object) -> bool:
+    try:
+        pickle.dumps(opener)
+        return True
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+
+
+def _serve(inbox: Connection, outbox: Connection) -> None:
+    """A worker's main loop: its setup, then batches in, contents out; ``None`` asks for its packs."""
+    setup: WorkerSetup = inbox.recv()
+    config = StoreConfig.parse(setup.store_config)
+    repo = Repository(storage_for(setup.storage_config), config,
+                      Keyring(MasterKeys(setup.data_key, setup.mac_key), setup.encrypted), use_cache=False)
+    index = Index()
+    known = setup.known
+    index.blobs = {known[i : i + 32]: (BlobType.CHUNK, 0, 0, 0) for i in range(0, len(known), 32)}
+    repo._index = index
+    txn = Transaction(repo)
+    reader = ContentReader(txn, config.chunking)
+    while True:
+        msg = inbox.recv()
+        if msg is None:
+            packs = txn.flush()
+            outbox.send((packs, txn.stored_bytes, txn.new_blobs))
+            return
+        batch_id, items = msg
+        outbox.send((batch_id, read_batch(reader, items)))
+
+
+class ProcessReaders:
+    """A small pool of worker processes, each fed batches over its own pipe."""
+
+    def __init__(self, repo: Repository, processes: int) -> None:
+        known = b"".join(i for i, v in repo.index.blobs.items() if v[0] == BlobType.CHUNK)
+        keys = repo.keyring.keys
+        setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
+                            repo.keyring.encrypted, known)
+        self._conns: list[Connection] = []
+        self._inboxes: list[Connection] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._futures: dict[int, Future[list[Content]]] = {}
+        self._busy = [0] * processes
+        self._lock = threading.Lock()
+        self._next = 0
+        for _ in range(processes):
+            to_child, from_parent = os.pipe()
+            to_parent, from_child = os.pipe()
+            proc = subprocess.Popen([sys.executable, "-c", _MAIN, str(to_child), str(from_child)],
+                                    pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL)
+            os.close(to_child)
+            os.close(from_child)
+            out = Connection(from_parent, readable=False)
+            out.send(setup)
+            self._conns.append(out)
+            self._inboxes.append(Connection(to_parent, writable=False))
+            self._procs.append(proc)
+        self._send_locks = [threading.Lock() for _ in range(processes)]
+        self._final: list[tuple[list[PackEntry], int, int] | None] = [None] * processes
+        self._receivers = [threading.Thread(target=self._receive, args=(i,), daemon=True, name="kloset-receive")
+                           for i in range(processes)]
+        for t in self._receivers:
+            t.start()
+    def submit(self, items: list[Item]) -> Future[list[Content]]:
+        fut: Future[list[Content]] = Future()
+        with self._lock:
+            batch_id = self._next
+            self._next += 1
+            self._futures[batch_id] = fut
+            worker = min(range(len(self._busy)), key=self._busy.__getitem__)
+            self._busy[worker] += 1
+        try:
+            with self._send_locks[worker]:
+                self._conns[worker].send((batch_id, items))
+        except (OSError, ValueError) as e:
+            self._fail(KlosetError(f"a backup worker process is gone: {e}"))
+        return fut
+
+    def _receive(self, worker: int) -> None:
+        conn = self._inboxes[worker]
+        try:
+            while True:
+                msg = conn.recv()
+                if isinstance(msg[0], int):
+                    batch_id, contents = msg
+                    with self._lock:
+                        fut = self._futures.pop(batch_id)
+                        self._busy[worker] -= 1
+                    fut.set_result(contents)
+                else:
+                    self._final[worker] = msg
+                    return
+        except (EOFError, OSError) as e:
+            self._fail(KlosetError(f"a backup worker process died (exit code {self._procs[worker].poll()}): {e}"))
+
+    def _fail(self, error: KlosetError) -> None:
+        with self._lock:
+            pending, self._futures = self._futures, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(error)
+
+    def finish(self, txn: Transaction) -> None:
+        """Have every worker upload its last pack, and hand all their packs to ``txn``."""
+        for conn, lock in zip(self._conns, self._send_locks, strict=True):
+            with lock:
+                conn.send(None)
+        for t in self._receivers:
+            t.join()
+        for worker, final in enumerate(self._final):
+            if final is None:
+                raise KlosetError(f"backup worker {worker} ended without reporting its packs")
+            txn.absorb(*final)
+        self.close()
+
+    def close(self) -> None:
+        for conn in self._conns:
+            conn.close()  # a worker reading its inbox sees the end and exits
+        for p in self._procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for conn in self._inboxes:
+            conn.close()
+
+
+def read_batch(reader: ContentReader, items: list[Item]) -> list[Content]:
+    """The thread-pool counterpart of a worker's batch."""
+    return [reader.read(Record(p, FileInfo(p.rpartition("/")[2], size=size), open=opener))
+            for p, size, opener in items]
+
+
+def main() -> None:
+    """Entry point of a worker process: argv holds its inbox and outbox file descriptors."""
+    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

@@ -1,0 +1,61 @@
+"""Backups that read content in worker processes give the same snapshot as with threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import kloset
+from kloset.snapshot import backup as backup_module
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    for d in range(5):
+        (src / f"d{d}").mkdir(parents=True)
+        for i in range(40):
+            (src / f"d{d}" / f"f{i}.txt").write_bytes(f"file {d}/{i}\n".encode() * (i + 1))
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    (src / "same1.txt").write_bytes(b"duplicate content\n" * 100)
+    (src / "same2.txt").write_bytes(b"duplicate content\n" * 100)
+    return src
+
+
+def test_worker_processes_store_what_threads_store(tree: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(backup_module, "_PROCESSES_AFTER", 0)  # processes from the first batch on
+    with kloset.create(str(tmp_path / "p"), passphrase="secret") as store:
+        snap = store.backup(str(tree), processes=2, progress=False)
+        assert store.check().ok
+        snap.restore(tmp_path / "out")
+    with kloset.create(str(tmp_path / "t"), plaintext=True) as store:
+        ref = store.backup(str(tree), processes=0, progress=False)
+    for p in tree.rglob("*"):
+        if p.is_file():
+            assert (tmp_path / "out" / p.relative_to(tree)).read_bytes() == p.read_bytes()
+    cols = ["path", "size", "content_type", "chunks"]
+    assert snap.files(cols).equals(ref.files(cols))
+    assert snap.summary.files == ref.summary.files
+
+
+def test_a_source_whose_openers_cannot_travel_falls_back_to_threads(tree: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(backup_module, "_PROCESSES_AFTER", 0)
+    from kloset.connectors.fs.importer import FSImporter
+
+    class LocalOpeners(FSImporter):
+        def scan(self):  # type: ignore[no-untyped-def]
+            for rec in super().scan():
+                if rec.open is not None:
+                    opener = rec.open
+                    rec.open = lambda opener=opener: opener()  # a lambda does not pickle
+                yield rec
+
+    with kloset.create(str(tmp_path / "s"), plaintext=True) as store:
+        snap = store.backup(LocalOpeners({"location": str(tree)}), processes=2, progress=False)
+        assert snap.summary.files == 203 and store.check().ok
