@@ -36,7 +36,7 @@ class KDFParams:
     salt: bytes = b""
     iterations: int = 3
     lanes: int = 4
-    memory_kib: int = 128 * 1024
+    memory_kib: int = 64 * 1024
 
     @classmethod
     def new(cls) -> KDFParams:

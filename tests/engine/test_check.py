@@ -300,7 +300,7 @@ _OPEN_UNDER_A_MEMORY_LIMIT = textwrap.dedent("""
 
 def test_a_flipped_kdf_memory_cost_is_refused_as_damage(encrypted_store: Path, tmp_path: Path) -> None:
     damaged = _flipped_copy(encrypted_store, tmp_path / "copy", b"memory_kib\xce", at=len(b"memory_kib\xce"))
-    # 131072 KiB becomes 0xff020000 KiB: about 4 TiB of memory asked of Argon2id
+    # 65536 KiB becomes 0xff010000 KiB: about 4 TiB of memory asked of Argon2id
 
     out = subprocess.run([sys.executable, "-c", _OPEN_UNDER_A_MEMORY_LIMIT, str(damaged)], capture_output=True,
                          text=True, timeout=60)
