@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from kloset import KlosetError, __version__
+from kloset.allocator import release_large_buffers, without_pandas
 
 from .context import Context
 
@@ -121,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     process's entry point and ends the process itself, see :func:`_exit`."""
     _tolerate_odd_names()
     if argv is None:
-        _tune_malloc()
+        # This process is ours: tune it (see kloset.allocator). No command here builds a DataFrame.
+        release_large_buffers()
+        without_pandas()
     code = _run(list(sys.argv[1:] if argv is None else argv))
     if argv is None:
         _exit(code)
@@ -146,25 +149,6 @@ def _run(argv: list[str]) -> int:
     except OSError as e:
         print(f"kloset: error: {e}", file=sys.stderr)
         return 1
-
-
-def _tune_malloc() -> None:
-    """Give large buffers back to the system as soon as they are freed.
-
-    A backup moves multi-MiB chunks and packs through several threads; glibc's adaptive mmap threshold
-    then serves them from per-thread heaps that keep the freed memory, which inflates peak RSS by a
-    third. A fixed 1 MiB threshold keeps them in mmap. Only done for the command line's own process:
-    a library must not change its host's allocator."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_mmap_threshold = -3
-        libc.mallopt(m_mmap_threshold, 1 << 20)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
 
 
 def _discard_stdout() -> None:

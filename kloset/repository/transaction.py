@@ -22,7 +22,7 @@ from .state import PackEntry, StateDelta
 if TYPE_CHECKING:
     from .repo import Repository
 
-_UPLOADS_IN_FLIGHT = 2
+_UPLOADS_IN_FLIGHT = 1
 
 
 class _Slot:

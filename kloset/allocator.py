@@ -1,0 +1,44 @@
+"""Process-wide memory settings, for processes kloset owns (its command line and its workers).
+
+A library must not change its host's allocator; these are called only by entry points.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+
+
+def release_large_buffers() -> None:
+    """Give buffers of 1 MiB and more back to the system as soon as they are freed.
+
+    A backup moves multi-MiB chunks and packs through several threads; glibc's adaptive mmap threshold
+    then serves them from per-thread heaps that keep the freed memory, which inflates peak RSS by a
+    third. A fixed threshold keeps them in mmap."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold = -3
+        libc.mallopt(m_mmap_threshold, 1 << 20)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not loaded by this command")
+        return None
+
+
+def without_pandas() -> None:
+    """Make pandas unimportable in this process.
+
+    pyarrow imports pandas, when it is installed, the first time it converts Python values to Arrow,
+    only to check whether they are pandas objects: 40 MiB and a quarter of a second that a command
+    which never builds a DataFrame does not need. pyarrow treats the ImportError as "no pandas"."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
