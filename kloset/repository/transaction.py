@@ -119,6 +119,13 @@ class Transaction:
 
     # -- commit -------------------------------------------------------------------------------------
 
+    def ship_data(self) -> None:
+        """Send the open data pack on its way now, full or not (its memory is released once uploaded)."""
+        with self._data.lock:
+            w, self._data.writer = self._data.writer, None
+        if w is not None:
+            self._ship(w)
+
     def flush(self) -> list[PackEntry]:
         """Upload every open pack and wait for all uploads; return the packs written so far."""
         with self._lock:

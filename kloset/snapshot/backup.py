@@ -138,7 +138,7 @@ _BATCH_FILES = 64
 _BATCH_BYTES = 8 << 20
 # Worker processes start once this much content has been sent to be read: a small backup is done
 # before they would be up.
-_PROCESSES_AFTER = 32 << 20
+_PROCESSES_AFTER = 16 << 20
 
 
 class _Batch:
@@ -235,6 +235,11 @@ class Builder:
                 self._portable = picklable(batch.items[0][2])
             if self._portable:
                 self._procs = ProcessReaders(self.repo, self.processes)
+                # From here on workers pack content: let go of this process's half-filled data pack and
+                # of the reading threads' buffers.
+                self._threads.shutdown(wait=True)
+                self.reader = ContentReader(self.txn, self.repo.config.chunking)
+                self.txn.ship_data()
         if self._procs is not None:
             batch.future = self._procs.submit(batch.items)
         else:
