@@ -1,4 +1,4 @@
-"""Reading one file's content into chunks: the per-file work of a backup, done in worker threads."""
+"""Reading one file's content into chunks: the per-file work of a backup, done by reader threads or worker processes."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import stat
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-class ExporterConformance:
+class ExporterConformance(ABC):
     """Base class of exporter conformance tests; subclasses implement :meth:`make_exporter`."""
 
     #: Capabilities of the connector under test; a test of something it cannot do is skipped.
@@ -57,8 +58,9 @@ class ExporterConformance:
     supports_fifos = True
     supports_mtime = True
 
+    @abstractmethod
     def make_exporter(self, target: Path) -> Exporter:
-        raise NotImplementedError
+        """The connector under test, joined to this suite by the subclass."""
 
     # Read-back hooks: local defaults, overridden by remote destinations.
 

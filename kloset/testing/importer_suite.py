@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from kloset.importer import Importer, ImporterOptions
@@ -69,7 +70,7 @@ def _skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-class ImporterConformance:
+class ImporterConformance(ABC):
     """Base class of importer conformance tests; subclasses implement :meth:`make_importer`."""
 
     #: Capabilities of the connector under test; a test of something it cannot do is skipped.
@@ -77,8 +78,9 @@ class ImporterConformance:
     supports_excludes = True
     preserves_mtime = True
 
+    @abstractmethod
     def make_importer(self, tree: Path, options: ImporterOptions | None = None) -> Importer:
-        raise NotImplementedError
+        """The connector under test, joined to this suite by the subclass."""
 
     def scan(self, tmp_path: Path, options: ImporterOptions | None = None) -> tuple[Importer, list[Record]]:
         importer = self.make_importer(build_tree(tmp_path), options)

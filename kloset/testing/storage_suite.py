@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,12 +37,12 @@ def payload(n: int, size: int) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-class StorageConformance:
+class StorageConformance(ABC):
     """The Storage contract as tests; subclasses implement :meth:`make_store`."""
 
+    @abstractmethod
     def make_store(self, tmp_path: Path) -> Storage:
         """A new connector instance on the store at a location derived from ``tmp_path``."""
-        raise NotImplementedError
 
     def created_store(self, tmp_path: Path) -> Storage:
         store = self.make_store(tmp_path)
