@@ -40,10 +40,6 @@ class BlobType(enum.IntEnum):
         return self is BlobType.CHUNK
 
 
-def hex_id(blob_id: bytes) -> str:
-    return blob_id.hex()
-
-
 class EntryType(enum.StrEnum):
     FILE = "file"
     DIR = "dir"

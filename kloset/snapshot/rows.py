@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import stat
 from typing import Any
 
-from ..objects import EntryType, FileInfo, entry_type
+from ..objects import FileInfo
 
 
 def split_path(pathname: str) -> tuple[str, bytes | None]:
@@ -37,11 +36,3 @@ def row_info(row: dict[str, Any]) -> FileInfo:
         uid=int(row["uid"]), gid=int(row["gid"]), nlink=int(row["nlink"]), username=row["user"] or "",
         groupname=row["group"] or "", rdev=int(row["rdev"]),
     )
-
-
-def row_type(mode: int) -> EntryType:
-    return entry_type(mode)
-
-
-def is_regular(mode: int) -> bool:
-    return stat.S_ISREG(mode)
