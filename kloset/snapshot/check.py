@@ -44,7 +44,7 @@ def check_packs(repo: Repository, report: CheckReport, progress: ProgressFn | No
     """Read every pack whole: its MAC, its own index, and every blob's tag and MAC."""
     idx = repo.index
     by_pack: dict[int, list[tuple[bytes, int, int, int]]] = {}
-    for bid, (t, no, off, n) in idx.blobs.items():
+    for bid, t, no, off, n in idx.entries():
         by_pack.setdefault(no, []).append((bid, t, off, n))
     done = 0
     for no, (pack_id, wrapped) in enumerate(idx.packs):
@@ -124,7 +124,7 @@ def check_states(repo: Repository, report: CheckReport) -> None:
     if missing:
         for no in missing:
             report.damaged_packs[idx.packs[no][0].hex()] = "missing"
-        report.missing_blobs.update(b for b, (_, no, _, _) in idx.blobs.items() if no in missing)
+        report.missing_blobs.update(b for b, _, no, _, _ in idx.entries() if no in missing)
 
 
 def check(repo: Repository, headers: list[Header], *, read_data: bool = True,

@@ -65,7 +65,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
                       Keyring(MasterKeys(setup.data_key, setup.mac_key), setup.encrypted), use_cache=False)
     index = Index()
     known = setup.known
-    index.blobs = {known[i : i + 32]: (BlobType.CHUNK, 0, 0, 0) for i in range(0, len(known), 32)}
+    index.assume((known[i : i + 32] for i in range(0, len(known), 32)), BlobType.CHUNK)
     repo._index = index
     txn = Transaction(repo)
     reader = ContentReader(txn, config.chunking)
@@ -83,7 +83,7 @@ class ProcessReaders:
     """A small pool of worker processes, each fed batches over its own pipe."""
 
     def __init__(self, repo: Repository, processes: int) -> None:
-        known = b"".join(i for i, v in repo.index.blobs.items() if v[0] == BlobType.CHUNK)
+        known = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.CHUNK)
         keys = repo.keyring.keys
         setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
                             repo.keyring.encrypted, known)

@@ -39,7 +39,7 @@ def blobs_of_pack(store: kloset.Store, pack: Path) -> list[tuple[bytes, int, int
     """(blob ID, offset, length) of every indexed blob of a pack, by offset."""
     idx = store._repo.index
     no = idx.pack_no[bytes.fromhex(pack.name)]
-    return sorted(((bid, off, n) for bid, (_, p, off, n) in idx.blobs.items() if p == no), key=lambda b: b[1])
+    return sorted(((bid, off, n) for bid, _, p, off, n in idx.entries() if p == no), key=lambda b: b[1])
 
 
 def blob_at(store: kloset.Store, pack: Path, offset: int) -> bytes:

@@ -343,4 +343,4 @@ def test_errors_table_pieces_are_errors_blobs(store: kloset.Store, rich_tree: Ri
 
     pieces = snap.header.tables["errors"]
     assert len(pieces) == 1 and pieces[0].rows == 1
-    assert store._repo.index.blobs[pieces[0].id][0] == BlobType.ERRORS
+    assert store._repo.index.locate(pieces[0].id)[0] == BlobType.ERRORS
