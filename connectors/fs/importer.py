@@ -9,7 +9,7 @@ import os
 import pwd
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from pathspec import GitIgnoreSpec
@@ -149,24 +149,10 @@ class FSImporter(Importer):
         )
 
     def _username(self, uid: int) -> str:
-        name = self._users.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = ""
-            self._users[uid] = name
-        return name
+        return _cached_name(self._users, uid, lambda i: pwd.getpwuid(i).pw_name)
 
     def _groupname(self, gid: int) -> str:
-        name = self._groups.get(gid)
-        if name is None:
-            try:
-                name = grp.getgrgid(gid).gr_name
-            except KeyError:
-                name = ""
-            self._groups[gid] = name
-        return name
+        return _cached_name(self._groups, gid, lambda i: grp.getgrgid(i).gr_name)
 
 
 
@@ -244,3 +230,15 @@ def _read_xattrs(path: str, follow: bool) -> dict[str, bytes]:
 def _name_bytes(name: str) -> bytes:
     """A name's bytes as the snapshot order compares them (see kloset.snapshot.order.path_key)."""
     return name.encode("utf-8", "surrogateescape")
+
+
+def _cached_name(cache: dict[int, str], ident: int, lookup: Callable[[int], str]) -> str:
+    """A user or group name from the system databases, asked once per ID ("" when it has none)."""
+    name = cache.get(ident)
+    if name is None:
+        try:
+            name = lookup(ident)
+        except KeyError:
+            name = ""
+        cache[ident] = name
+    return name

@@ -9,4 +9,9 @@ def path_key(path: str) -> bytes:
     Comparing keys compares paths component by component (NUL sorts below every byte a name can hold),
     which is the order of a depth-first walk that visits each directory's entries sorted by name bytes:
     parents come before their children, and ``/a/b`` before ``/a.b``."""
-    return path.encode("utf-8", "surrogateescape").replace(b"/", b"\x00")
+    return bytes_key(path.encode("utf-8", "surrogateescape"))
+
+
+def bytes_key(path: bytes) -> bytes:
+    """:func:`path_key` of a path already in bytes."""
+    return path.replace(b"/", b"\x00")

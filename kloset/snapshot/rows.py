@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..objects import FileInfo
+from .order import bytes_key
 
 
 def split_path(pathname: str) -> tuple[str, bytes | None]:
@@ -24,7 +25,8 @@ def row_pathname(row: dict[str, Any]) -> str:
 
 
 def row_key(path: str, raw: bytes | None) -> bytes:
-    return (raw if raw is not None else path.encode("utf-8")).replace(b"/", b"\0")
+    """The snapshot-order key of a stored row (see :func:`kloset.snapshot.order.path_key`)."""
+    return bytes_key(raw if raw is not None else path.encode("utf-8"))
 
 
 def row_info(row: dict[str, Any]) -> FileInfo:
