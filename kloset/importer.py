@@ -27,7 +27,7 @@ class LocationFlags(enum.IntFlag):
 class ImporterOptions:
     hostname: str = ""
     cwd: str = ""
-    max_concurrency: int = 0
+    max_concurrency: int = 0  # 0: the connector's choice; 1: everything in the calling thread's process
     excludes: list[str] = field(default_factory=list)
     no_xattr: bool = False
 

@@ -18,6 +18,8 @@ from kloset.errors import ConfigError, KlosetError, NotFound
 from kloset.importer import Importer, ImporterOptions, LocationFlags
 from kloset.objects import FileInfo, Record
 
+from .walk import Entry, WalkFailed, walk, walk_in_child
+
 _SCHEME = "fs://"
 
 
@@ -36,7 +38,7 @@ class FSImporter(Importer):
         super().__init__(config, options)
         self._root = _root_from_location(self.config.get("location", ""), self.options.cwd)
         self._origin = self.options.hostname or socket.gethostname()
-        self._excludes = GitIgnoreSpec.from_lines(self.options.excludes) if self.options.excludes else None
+        GitIgnoreSpec.from_lines(self.options.excludes)  # a malformed pattern fails here, not in the walk
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
         self.ping()
@@ -66,87 +68,36 @@ class FSImporter(Importer):
             raise KlosetError(f"{self._root}: {e.strerror}") from e
 
     def scan(self) -> Iterator[Record]:
-        record, children = self._visit(self._root, "", follow=True)
-        yield record
-        # An explicit stack rather than recursion: trees deeper than the recursion limit exist, and
-        # nested generators would cost O(depth) per record.
-        stack: list[tuple[str, str, Iterator[str]]] = [(self._root, "", iter(children))]
-        while stack:
-            parent, parent_rel, names = stack[-1]
-            name = next(names, None)
-            if name is None:
-                stack.pop()
+        entries = walk(self._root, self.options.excludes)
+        if self.options.max_concurrency != 1:
+            entries = self._in_child()
+        user, group, xattrs = self._username, self._groupname, not self.options.no_xattr
+        follow = True  # only the root, the first entry, is followed
+        for path, error, st, target in entries:
+            if st is None:
+                yield Record(pathname=path, error=error)
+                follow = False
                 continue
-            path = _join(parent, name)
-            rel = f"{parent_rel}/{name}" if parent_rel else name
-            record, children = self._visit(path, rel)
+            mode, size, mtime, ctime, dev, ino, uid, gid, nlink, rdev = st
+            record = Record(
+                pathname=path,
+                info=FileInfo(os.path.basename(path) or "/", size, mode, mtime, ctime, dev, ino, uid, gid, nlink,
+                              user(uid), group(gid), rdev),
+                target=target,
+                error=error,
+            )
+            if error is None and stat.S_ISREG(mode):
+                record.open = functools.partial(_open_regular, path)
+            if xattrs:
+                record.load_xattrs = functools.partial(_read_xattrs, path, follow)
+            follow = False
             yield record
-            if children:
-                stack.append((path, rel, iter(children)))
 
-    def _visit(self, path: str, rel: str, follow: bool = False) -> tuple[Record, list[str]]:
-        """The record of ``path`` and, for a readable directory, its children's names in walk order.
-
-        The directory is listed before its record is returned so that a listing failure can be carried
-        by the record itself."""
+    def _in_child(self) -> Iterator[Entry]:
         try:
-            st = os.stat(path) if follow else os.lstat(path)
-        except OSError as e:
-            return Record(pathname=path, error=_describe(e, "cannot stat")), []
-        record = Record(pathname=path, info=self._info(path, st))
-        children: list[str] = []
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                children = self._list(path, rel)
-            except OSError as e:
-                record.error = _describe(e, "cannot list directory")
-        elif stat.S_ISLNK(st.st_mode):
-            try:
-                record.target = os.readlink(path)
-            except OSError as e:
-                record.error = _describe(e, "cannot read link")
-        elif stat.S_ISREG(st.st_mode):
-            record.open = functools.partial(_open_regular, path)
-        if not self.options.no_xattr:
-            record.load_xattrs = functools.partial(_read_xattrs, path, follow)
-        return record, children
-
-    def _list(self, path: str, rel: str) -> list[str]:
-        names: list[str] = []
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if self._excludes is not None and self._excluded(entry, rel):
-                    continue
-                names.append(entry.name)
-        names.sort(key=_name_bytes)
-        return names
-
-    def _excluded(self, entry: os.DirEntry[str], parent_rel: str) -> bool:
-        assert self._excludes is not None
-        rel = f"{parent_rel}/{entry.name}" if parent_rel else entry.name
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False  # it vanished: the walk reports that when it gets there
-        # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-        return self._excludes.match_file(rel + "/" if is_dir else rel)
-
-    def _info(self, path: str, st: os.stat_result) -> FileInfo:
-        return FileInfo(
-            name=os.path.basename(path) or "/",
-            size=st.st_size,
-            mode=st.st_mode,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
-            dev=st.st_dev,
-            ino=st.st_ino,
-            uid=st.st_uid,
-            gid=st.st_gid,
-            nlink=st.st_nlink,
-            username=self._username(st.st_uid),
-            groupname=self._groupname(st.st_gid),
-            rdev=st.st_rdev,
-        )
+            yield from walk_in_child(self._root, self.options.excludes)
+        except (WalkFailed, OSError) as e:
+            raise KlosetError(f"cannot walk {self._root}: {e}") from e
 
     def _username(self, uid: int) -> str:
         return _cached_name(self._users, uid, lambda i: pwd.getpwuid(i).pw_name)
@@ -164,19 +115,6 @@ def _root_from_location(location: str, cwd: str) -> str:
     path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(path)))
     # POSIX lets normpath keep a leading "//"; kloset paths have exactly one.
     return "/" + path.lstrip("/")
-
-
-def _join(parent: str, name: str) -> str:
-    return f"/{name}" if parent == "/" else f"{parent}/{name}"
-
-
-def _describe(e: OSError, what: str) -> str:
-    reason = e.strerror or str(e)
-    if isinstance(e, (FileNotFoundError, NotADirectoryError)):
-        return f"vanished: {what}: {reason}"
-    if isinstance(e, PermissionError):
-        return f"permission denied: {what}"
-    return f"{what}: {reason}"
 
 
 _OPEN_FLAGS = (
@@ -225,11 +163,6 @@ def _read_xattrs(path: str, follow: bool) -> dict[str, bytes]:
         except OSError:
             continue
     return xattrs
-
-
-def _name_bytes(name: str) -> bytes:
-    """A name's bytes as the snapshot order compares them (see kloset.snapshot.order.path_key)."""
-    return name.encode("utf-8", "surrogateescape")
 
 
 def _cached_name(cache: dict[int, str], ident: int, lookup: Callable[[int], str]) -> str:

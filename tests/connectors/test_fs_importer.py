@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kloset.connectors.fs.importer import FSImporter
-from kloset.errors import ConfigError, NotFound
+from kloset.errors import ConfigError, KlosetError, NotFound
 from kloset.importer import Importer, ImporterOptions, read_exclude_file
 from kloset.objects import EntryType, Record
 from kloset.snapshot.order import path_key
@@ -21,6 +21,15 @@ from kloset.testing.importer_suite import ImporterConformance
 
 class TestFSImporterConformance(ImporterConformance):
     def make_importer(self, tree: Path, options: ImporterOptions | None = None) -> Importer:
+        return FSImporter({"location": str(tree)}, options)
+
+
+class TestFSImporterInProcessConformance(ImporterConformance):
+    """The same walk without its child process (``max_concurrency=1``)."""
+
+    def make_importer(self, tree: Path, options: ImporterOptions | None = None) -> Importer:
+        options = options or ImporterOptions()
+        options.max_concurrency = 1
         return FSImporter({"location": str(tree)}, options)
 
 
@@ -247,7 +256,7 @@ def test_excluded_directory_is_not_descended_into(tmp_path: Path, monkeypatch: p
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", spying_scandir)
-    records = scan(tmp_path, excludes=["cache/"])
+    records = scan(tmp_path, excludes=["cache/"], max_concurrency=1)  # walked in this process, to be spied on
     assert names(tmp_path, records) == set()
     assert listed == [str(tmp_path)]
 
@@ -266,7 +275,8 @@ def test_read_exclude_file_missing_is_not_found(tmp_path: Path) -> None:
 def test_file_vanishing_between_listing_and_lstat_is_an_error_record(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"")
     (tmp_path / "b").write_bytes(b"")
-    importer = FSImporter({"location": str(tmp_path)})
+    # Walked in this process: a child would have walked past "b" already.
+    importer = FSImporter({"location": str(tmp_path)}, ImporterOptions(max_concurrency=1))
     records = importer.scan()
     root = next(records)  # the root's listing is done once its record is out
     assert root.error is None
@@ -294,7 +304,7 @@ def test_directory_removed_mid_walk_is_an_error_record(
         return st
 
     monkeypatch.setattr(os, "lstat", lstat_then_remove)
-    records = scan(tmp_path)
+    records = scan(tmp_path, max_concurrency=1)
     d = records[f"{tmp_path}/d"]
     assert d.info is not None and d.info.type is EntryType.DIR
     assert d.error is not None and d.error.startswith("vanished")
@@ -315,7 +325,7 @@ def test_directory_that_cannot_be_listed_is_an_error_record(
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", refusing_scandir)
-    records = scan(tmp_path)
+    records = scan(tmp_path, max_concurrency=1)
     locked = records[f"{tmp_path}/locked"]
     assert locked.error is not None and locked.error.startswith("permission denied")
     assert f"{tmp_path}/z" in records and f"{tmp_path}/locked/f" not in records
@@ -349,3 +359,36 @@ def test_root_that_is_a_single_file_yields_one_record(tmp_path: Path) -> None:
     record = records[str(tmp_path / "only")]
     assert record.info is not None and stat.S_ISREG(record.info.mode)
     assert read(record) == b"alone"
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        pids.update(int(p) for p in (task / "children").read_text().split())
+    return pids
+
+
+def test_the_walk_runs_in_a_child_that_stops_when_the_scan_is_abandoned(tmp_path: Path) -> None:
+    for i in range(2000):  # more than the pipe holds at once: the child is still walking
+        (tmp_path / f"f{i:05}").write_bytes(b"")
+    before = _children()
+    records = FSImporter({"location": str(tmp_path)}).scan()
+    assert next(records).pathname == str(tmp_path)
+    assert _children() - before  # the walking child
+    records.close()
+    assert _children() == before
+
+
+def test_a_walk_whose_child_fails_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").write_bytes(b"")
+    importer = FSImporter({"location": str(tmp_path)})
+    monkeypatch.setattr("sys.executable", "/bin/false")  # a child that dies at once, saying nothing
+    with pytest.raises(KlosetError, match=r"cannot walk .*\(exit code 1\)"):
+        list(importer.scan())
+
+
+def test_a_walk_whose_child_cannot_start_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    importer = FSImporter({"location": str(tmp_path)})
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(KlosetError, match="cannot walk"):
+        list(importer.scan())

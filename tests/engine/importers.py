@@ -8,7 +8,7 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kloset import FileInfo, Importer, Record
+from kloset import FileInfo, Importer, ImporterOptions, Record
 from kloset.connectors.fs.importer import FSImporter
 
 from .trees import MTIME_NS
@@ -51,7 +51,8 @@ class HookedImporter(Importer):
     ordered = True
 
     def __init__(self, location: Path | str, hook: Hook) -> None:
-        self.inner = FSImporter({"location": str(location)})
+        # Walked in this process, in step with the hook: a walking child would run ahead of it.
+        self.inner = FSImporter({"location": str(location)}, ImporterOptions(max_concurrency=1))
         super().__init__(self.inner.config, self.inner.options)
         self.hook = hook
 
