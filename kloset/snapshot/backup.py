@@ -32,6 +32,7 @@ from .content import Content, ContentReader
 from .header import Header, Piece
 from .index import PieceWriter, decode_piece, pylist_columns
 from .order import path_key
+from .rowcache import RowCache
 from .rows import row_key, split_path
 from .workers import Item, ProcessReaders, picklable, read_batch
 
@@ -62,9 +63,11 @@ class ParentRows:
 
     _KEEP = 4  # recently read pieces kept for reuse: a new piece closes at most a piece behind
 
-    def __init__(self, repo: Repository, header: Header | None) -> None:
+    def __init__(self, repo: Repository, header: Header | None, cache: RowCache) -> None:
         self._pieces = iter(header.tables.get("files", []) if header else [])
         self._repo = repo
+        self._cache = cache
+        self.cached: set[bytes] = set()  # pieces whose rows came from the cache
         self._keys: list[bytes] = []
         self._rows: list[tuple[Any, ...]] = []
         self._at = 0
@@ -89,9 +92,14 @@ class ParentRows:
         piece = next(self._pieces, None)
         if piece is None:
             return False
-        cols = pylist_columns(decode_piece(self._repo.get_blob(BlobType.FILES, piece.id)))
-        self._rows = list(zip(*cols.values(), strict=True))
-        self._keys = [row_key(p, r) for p, r in zip(cols["path"], cols["raw_path"], strict=True)]
+        rows = self._cache.get(piece.id)
+        if rows is None:
+            cols = pylist_columns(decode_piece(self._repo.get_blob(BlobType.FILES, piece.id)))
+            rows = list(zip(*cols.values(), strict=True))
+        else:
+            self.cached.add(piece.id)
+        self._rows = rows
+        self._keys = [row_key(r[0], r[1]) for r in rows]
         self._at = 0
         self._recent[piece.first] = (piece.id, self._rows)
         if len(self._recent) > self._KEEP:
@@ -153,15 +161,16 @@ class _Batch:
 
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
-                 workers: int, processes: int = 0) -> None:
+                 workers: int, processes: int = 0, cache: RowCache | None = None) -> None:
         self.repo = repo
         self.txn = txn
-        self.parent = ParentRows(repo, parent)
+        self.cache = cache or RowCache(None, repo.keyring, ("", "", ""))
+        self.parent = ParentRows(repo, parent, self.cache)
         self.progress = progress
         self.workers = workers
         self.reader = ContentReader(txn, repo.config.chunking)
         put = self._put
-        self.files = PieceWriter("files", put, self.parent.same_piece)
+        self.files = PieceWriter("files", put, self.parent.same_piece, self._stored)
         self.xattrs = PieceWriter("xattrs", put)
         self.errors = PieceWriter("errors", put)
         self.chunk_lists: dict[bytes, list[tuple[bytes, int]]] = {}
@@ -176,6 +185,9 @@ class Builder:
 
     def _put(self, blob_type: BlobType, data: bytes) -> bytes:
         return self.txn.put(blob_type, data)[0]
+
+    def _stored(self, piece_id: bytes, rows: list[tuple[Any, ...]]) -> None:
+        self.cache.put(piece_id, rows, known=piece_id in self.parent.cached)
 
     def run(self, records: Iterator[Record]) -> None:
         pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, tuple[_Batch, int] | None, bool]] = deque()
@@ -368,7 +380,8 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
         try:
             workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
             processes = options.processes if options.processes >= 0 else (os.cpu_count() or 1)
-            b = Builder(repo, txn, parent, progress, workers, processes)
+            cache = RowCache(repo.cache_dir, repo.keyring, (importer.type, importer.origin, importer.root))
+            b = Builder(repo, txn, parent, progress, workers, processes, cache)
             b.run(_ordered(importer))
             tables = b.finish()
             h = b.header
@@ -389,6 +402,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
         except BaseException:
             txn.abort()
             raise
+    cache.retain()
     return h
 
 

@@ -102,18 +102,21 @@ def pylist_columns(t: pa.Table) -> dict[str, list[Any]]:
 
 
 Reuse = Callable[[bytes, list[tuple[Any, ...]]], bytes | None]
+Stored = Callable[[bytes, list[tuple[Any, ...]]], None]
 
 
 class PieceWriter:
     """Accumulates rows of one table and stores each piece through ``put`` as it closes.
 
     ``reuse(first key, rows)`` may name an already stored piece with exactly these rows, which is
-    then referenced without being encoded again."""
+    then referenced without being encoded again; ``stored(piece ID, rows)`` is told of every piece."""
 
-    def __init__(self, name: str, put: Callable[[BlobType, bytes], bytes], reuse: Reuse | None = None) -> None:
+    def __init__(self, name: str, put: Callable[[BlobType, bytes], bytes], reuse: Reuse | None = None,
+                 stored: Stored | None = None) -> None:
         self.schema, self.blob_type = TABLES[name]
         self._put = put
         self._reuse = reuse
+        self._stored = stored
         self._rows: list[tuple[Any, ...]] = []
         self._first = b""
         self.pieces: list[Piece] = []
@@ -136,4 +139,6 @@ class PieceWriter:
             columns = dict(zip(self.schema.names, map(list, zip(*rows, strict=True)), strict=True))
             pid = self._put(self.blob_type, encode_piece(self.schema, columns))
         self.pieces.append(Piece(pid, len(rows), self._first))
+        if self._stored is not None:
+            self._stored(pid, rows)
         self._rows = []
