@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AuthenticationError,
@@ -29,19 +30,43 @@ from .errors import (
 from .exporter import Exporter
 from .importer import Importer, ImporterOptions
 from .objects import FileInfo, Record
-from .snapshot.check import CheckReport
-from .snapshot.diff import Change
-from .snapshot.restore import RestoreReport
-from .snapshot.snapshot import Snapshot
 from .storage import Storage
-from .store import Store, default_location
-from .store import open_or_create_default as _open_or_create_default
+
+if TYPE_CHECKING:
+    from .snapshot.check import CheckReport
+    from .snapshot.diff import Change
+    from .snapshot.restore import RestoreReport
+    from .snapshot.snapshot import Snapshot
+    from .store import Store, default_location
+
+# The engine pulls in pyarrow (and with it NumPy): loaded on first use, so that the command line, which
+# imports this package, starts fast and can keep the DataFrame libraries out (see kloset.allocator).
+_LAZY = {
+    "CheckReport": ".snapshot.check",
+    "Change": ".snapshot.diff",
+    "RestoreReport": ".snapshot.restore",
+    "Snapshot": ".snapshot.snapshot",
+    "Store": ".store",
+    "default_location": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
 
 def create(location: str, *, passphrase: str | None = None, plaintext: bool = False) -> Store:
     """Create a store. Encrypted unless ``plaintext``; the passphrase is resolved as for :func:`open`."""
+    from .store import Store
+
     return Store.create(location, passphrase=passphrase, plaintext=plaintext)
 
 
@@ -50,6 +75,8 @@ def open(location: str | None = None, *, passphrase: str | None = None) -> Store
 
     The passphrase comes from the argument, ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an
     interactive prompt, in that order."""
+    from .store import Store, default_location
+
     return Store.open(location or default_location(), passphrase=passphrase)
 
 
@@ -60,9 +87,11 @@ def backup(source: str | Importer, *, store: Store | str | None = None, tags: It
 
     Returns the new snapshot. ``options`` are snapshot labels: name, category, environment, perimeter,
     job."""
+    from .store import Store, open_or_create_default
+
     if isinstance(store, Store):
         return store.backup(source, tags=tags, exclude=exclude, progress=progress, **options)
-    s = _open_or_create_default(passphrase) if store is None else Store.open(store, passphrase=passphrase)
+    s = open_or_create_default(passphrase) if store is None else Store.open(store, passphrase=passphrase)
     with s:
         return s.backup(source, tags=tags, exclude=exclude, progress=progress, **options)
 
