@@ -27,26 +27,18 @@ def release_large_buffers() -> None:
         pass  # not glibc: nothing to tune
 
 
-_DATAFRAME_LIBRARIES = ("pandas", "numpy")
-
-
-class _NoDataFrames(importlib.abc.MetaPathFinder):
-    def __init__(self, blocked: set[str]) -> None:
-        self.blocked = blocked
-
+class _NoPandas(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in self.blocked:
-            raise ImportError(f"{name} is not loaded by this command")
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not loaded by this command")
         return None
 
 
-def without_dataframes() -> None:
-    """Make pandas and NumPy unimportable in this process.
+def without_pandas() -> None:
+    """Make pandas unimportable in this process.
 
-    pyarrow imports NumPy when it is installed, as it starts, and pandas the first time it converts
-    Python values to Arrow, only to check whether they are pandas objects: 40 MiB and a quarter of a
-    second that a command which never builds a DataFrame does not need. pyarrow treats the ImportError
-    as "not installed"."""
-    blocked = {m for m in _DATAFRAME_LIBRARIES if m not in sys.modules}  # what is loaded stays usable
-    if blocked:
-        sys.meta_path.insert(0, _NoDataFrames(blocked))
+    pyarrow imports pandas, when it is installed, the first time it converts Python values to Arrow,
+    only to check whether they are pandas objects: 40 MiB and a quarter of a second that a command
+    which never builds a DataFrame does not need. pyarrow treats the ImportError as "no pandas"."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from kloset import KlosetError, __version__
-from kloset.allocator import release_large_buffers, without_dataframes
+from kloset.allocator import release_large_buffers, without_pandas
 
 from .context import Context
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         # This process is ours: tune it (see kloset.allocator). No command here builds a DataFrame.
         release_large_buffers()
-        without_dataframes()
+        without_pandas()
     code = _run(list(sys.argv[1:] if argv is None else argv))
     if argv is None:
         _exit(code)

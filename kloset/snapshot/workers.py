@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..allocator import release_large_buffers, without_dataframes
+from ..allocator import release_large_buffers, without_pandas
 from ..encryption import Keyring, MasterKeys
 from ..errors import KlosetError
 from ..objects import BlobType, FileInfo, Record
@@ -186,5 +186,5 @@ def read_batch(reader: ContentReader, items: list[Item]) -> list[Content]:
 def main() -> None:
     """Entry point of a worker process: argv holds its inbox and outbox file descriptors."""
     release_large_buffers()
-    without_dataframes()
+    without_pandas()
     _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
