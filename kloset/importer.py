@@ -44,6 +44,9 @@ class Importer(ABC):
     #: True when :meth:`scan` yields records in snapshot order (see :func:`kloset.snapshot.order.path_key`);
     #: otherwise the backup sorts them itself.
     ordered: bool = False
+    #: True when :meth:`scan` spends its time waiting (on a network, a disk): the backup then runs it in
+    #: a thread beside its own work. False when it is quick or does its work in another process.
+    scan_blocks: bool = True
 
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         self.config = dict(config)

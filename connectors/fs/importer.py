@@ -33,6 +33,7 @@ class FSImporter(Importer):
 
     protocols = ("fs",)
     ordered = True
+    scan_blocks = False  # the walk runs in a child process (see walk.py)
 
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         super().__init__(config, options)
@@ -68,10 +69,9 @@ class FSImporter(Importer):
             raise KlosetError(f"{self._root}: {e.strerror}") from e
 
     def scan(self) -> Iterator[Record]:
-        entries = walk(self._root, self.options.excludes)
-        if self.options.max_concurrency != 1:
-            entries = self._in_child()
-        user, group, xattrs = self._username, self._groupname, not self.options.no_xattr
+        in_process = self.options.max_concurrency == 1
+        entries = walk(self._root, self.options.excludes) if in_process else self._in_child()
+        users, groups, xattrs = self._users, self._groups, not self.options.no_xattr
         follow = True  # only the root, the first entry, is followed
         for path, error, st, target in entries:
             if st is None:
@@ -81,8 +81,8 @@ class FSImporter(Importer):
             mode, size, mtime, ctime, dev, ino, uid, gid, nlink, rdev = st
             record = Record(
                 pathname=path,
-                info=FileInfo(os.path.basename(path) or "/", size, mode, mtime, ctime, dev, ino, uid, gid, nlink,
-                              user(uid), group(gid), rdev),
+                info=FileInfo(path.rpartition("/")[2] or "/", size, mode, mtime, ctime, dev, ino, uid, gid, nlink,
+                              users.get(uid) or self._username(uid), groups.get(gid) or self._groupname(gid), rdev),
                 target=target,
                 error=error,
             )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..importer import Importer
-from ..objects import BlobType, EntryType, Record
+from ..objects import BlobType, EntryType, FileInfo, Record
 from ..repository.repo import Repository
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
@@ -138,7 +138,8 @@ def _ordered(importer: Importer) -> Iterator[Record]:
 
 
 # Positions in a files row (FILES_SCHEMA order) that the builder reads back from the parent.
-_TYPE, _SIZE, _MTIME, _CTIME, _INODE, _OID, _CTYPE, _ENTROPY, _CHUNKS = 2, 8, 9, 10, 12, 16, 17, 18, 19
+(_TYPE, _MODE, _UID, _GID, _USER, _GROUP, _SIZE, _MTIME, _CTIME, _DEV, _INODE, _NLINK, _RDEV, _TARGET, _OID, _CTYPE,
+ _ENTROPY, _CHUNKS) = range(2, 20)
 _BATCH = 256
 # Files are read in batches: few enough per batch to keep workers evenly fed, enough to make the
 # hand-over cost small next to the reading.
@@ -157,6 +158,22 @@ class _Batch:
         self.size = 0
         self.future: Future[list[Content]] | None = None
 
+
+
+# How an entry compares with its parent row: not at all; same inode and ctime (so same attributes); or
+# same in every metadata field (so the parent row is the entry's row).
+_DIFFERENT, _SAME_INODE, _IDENTICAL = 0, 1, 2
+# (record, key, parent row to reuse, slot of its content in a read batch, one of the above)
+_Pending = tuple[Record, bytes, "tuple[Any, ...] | None", "tuple[_Batch, int] | None", int]
+
+
+def _identical(row: tuple[Any, ...], info: FileInfo, target: str) -> bool:
+    """Whether an entry's metadata equals a parent row's (the path is known equal; mode implies type)."""
+    return (row[_CTIME] == info.ctime_ns and row[_MTIME] == info.mtime_ns and row[_SIZE] == info.size
+            and row[_INODE] == info.ino and row[_MODE] == info.mode and row[_UID] == info.uid
+            and row[_GID] == info.gid and row[_DEV] == info.dev and row[_NLINK] == info.nlink
+            and row[_RDEV] == info.rdev and row[_USER] == info.username and row[_GROUP] == info.groupname
+            and row[_TARGET] == target)
 
 
 class Builder:
@@ -189,23 +206,32 @@ class Builder:
     def _stored(self, piece_id: bytes, rows: list[tuple[Any, ...]]) -> None:
         self.cache.put(piece_id, rows, known=piece_id in self.parent.cached)
 
-    def run(self, records: Iterator[Record]) -> None:
-        pending: deque[tuple[Record, bytes, tuple[Any, ...] | None, tuple[_Batch, int] | None, bool]] = deque()
+    def run(self, records: Iterator[Record], prefetch: bool = True) -> None:
+        pending: deque[_Pending] = deque()
         find = self.parent.find
         batch = _Batch()
         try:
-            for chunk in _prefetched(records):
+            for chunk in _prefetched(records) if prefetch else _batched(records):
                 for rec in chunk:
                     key = path_key(rec.pathname)
                     reuse: tuple[Any, ...] | None = None
                     slot: tuple[_Batch, int] | None = None
                     info = rec.info
-                    same = False  # same inode and ctime as in the parent: same metadata and xattrs
+                    same = _DIFFERENT
                     if rec.error is None and info is not None:
                         prow = find(key)
+                        if prow is not None and _identical(prow, info, rec.target):
+                            # The parent's row as it is: its pieces can then be taken over as they are.
+                            if pending:
+                                pending.append((rec, key, prow, None, _IDENTICAL))
+                                batch = self._drain(pending, batch)
+                            else:
+                                self._emit_identical(rec, key, prow)
+                            continue
                         kind = info.type
-                        same = (prow is not None and prow[_CTIME] == info.ctime_ns and prow[_INODE] == info.ino
-                                and prow[_TYPE] == kind.value)
+                        if (prow is not None and prow[_CTIME] == info.ctime_ns and prow[_INODE] == info.ino
+                                and prow[_TYPE] == kind.value):
+                            same = _SAME_INODE
                         if kind is EntryType.FILE:
                             if same and prow[_SIZE] == info.size and prow[_MTIME] == info.mtime_ns:  # type: ignore[index]
                                 reuse = prow
@@ -217,16 +243,7 @@ class Builder:
                                     self._dispatch(batch)
                                     batch = _Batch()
                     pending.append((rec, key, reuse, slot, same))
-                    while pending:
-                        head = pending[0][3]
-                        if head is not None and head[0].future is None:
-                            if len(pending) <= _WINDOW:
-                                break
-                            self._dispatch(batch)  # the head waits on the batch being filled
-                            batch = _Batch()
-                        elif head is not None and len(pending) <= _WINDOW and not head[0].future.done():  # type: ignore[union-attr]
-                            break
-                        self._emit(*pending.popleft())
+                    batch = self._drain(pending, batch)
             if batch.items:
                 self._dispatch(batch)
             while pending:
@@ -238,6 +255,21 @@ class Builder:
             self._threads.shutdown(wait=True, cancel_futures=True)
             if self._procs is not None:
                 self._procs.close()
+
+    def _drain(self, pending: deque[_Pending],
+               batch: _Batch) -> _Batch:
+        """Emit the entries at the head of ``pending`` that are ready; returns the batch being filled."""
+        while pending:
+            head = pending[0][3]
+            if head is not None and head[0].future is None:
+                if len(pending) <= _WINDOW:
+                    break
+                self._dispatch(batch)  # the head waits on the batch being filled
+                batch = _Batch()
+            elif head is not None and len(pending) <= _WINDOW and not head[0].future.done():  # type: ignore[union-attr]
+                break
+            self._emit(*pending.popleft())
+        return batch
 
     def _dispatch(self, batch: _Batch) -> None:
         """Send a batch of files to be read: to worker processes once the backup is big enough to pay
@@ -258,8 +290,45 @@ class Builder:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
         self._sent += batch.size
 
+    def _emit_identical(self, rec: Record, key: bytes, row: tuple[Any, ...]) -> None:
+        """Emit an entry whose metadata equals its parent row's: that row, content and attributes too."""
+        s = self.header.summary
+        kind = row[_TYPE]
+        size = 0
+        if kind == "file":
+            size = row[_SIZE]
+            if row[_CHUNKS] > 1:
+                self.chunk_lists[row[_OID]] = self.parent.chunks[row[_OID]]
+            s.reused_files += 1
+            s.files += 1
+            s.size += size
+        elif kind == "dir":
+            s.dirs += 1
+        elif kind == "symlink":
+            s.symlinks += 1
+        else:
+            s.others += 1
+        self.files.append(key, row)
+        xattrs = self.parent.xattrs.get(key) if rec.load_xattrs is not None else self._xattrs(rec)
+        if xattrs:
+            path, raw = row[0], row[1]
+            for name, value in xattrs:
+                self.xattrs.append(key, (path, raw, name, value))
+        self._done_files += 1
+        self._done_bytes += size
+        if self.progress is not None:
+            self.progress(self._done_files, self._done_bytes)
+
+    @staticmethod
+    def _xattrs(rec: Record) -> list[tuple[str, bytes]]:
+        xa = rec.get_xattrs()
+        return [(name, xa[name]) for name in sorted(xa)]
+
     def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, slot: tuple[_Batch, int] | None,
-              same: bool) -> None:
+              same: int) -> None:
+        if same == _IDENTICAL:
+            self._emit_identical(rec, key, reuse)  # type: ignore[arg-type]
+            return
         s = self.header.summary
         path, raw = split_path(rec.pathname)
         if rec.error is not None or rec.info is None:
@@ -329,6 +398,16 @@ class Builder:
                 "errors": self.errors.pieces}
 
 
+def _batched(records: Iterator[Record]) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for rec in records:
+        batch.append(rec)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    yield batch
+
+
 def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
     """Batches of records scanned by a thread of their own.
 
@@ -382,7 +461,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
             processes = options.processes if options.processes >= 0 else (os.cpu_count() or 1)
             cache = RowCache(repo.cache_dir, repo.keyring, (importer.type, importer.origin, importer.root))
             b = Builder(repo, txn, parent, progress, workers, processes, cache)
-            b.run(_ordered(importer))
+            b.run(_ordered(importer), prefetch=importer.scan_blocks)
             tables = b.finish()
             h = b.header
             h.tables = tables
