@@ -198,6 +198,7 @@ class Builder:
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="kloset-backup")
         self._procs: ProcessReaders | None = None
         self._portable: bool | None = None
+        self._switched = False  # batches go to the worker processes
         self._sent = 0
 
     def _put(self, blob_type: BlobType, data: bytes) -> bytes:
@@ -249,7 +250,10 @@ class Builder:
             while pending:
                 self._emit(*pending.popleft())
             if self._procs is not None:
-                self._procs.finish(self.txn)
+                if self._switched:
+                    self._procs.finish(self.txn)
+                else:  # the backup was done before they were up: they hold nothing
+                    self._procs.close()
                 self._procs = None
         finally:
             self._threads.shutdown(wait=True, cancel_futures=True)
@@ -273,19 +277,22 @@ class Builder:
 
     def _dispatch(self, batch: _Batch) -> None:
         """Send a batch of files to be read: to worker processes once the backup is big enough to pay
-        for starting them and the source's openers can travel there, else to the thread pool."""
+        for starting them, the source's openers can travel there and the workers are up; else to the
+        thread pool."""
         if self._procs is None and self.processes > 1 and self._sent >= _PROCESSES_AFTER:
             if self._portable is None:
                 self._portable = picklable(batch.items[0][2])
             if self._portable:
                 self._procs = ProcessReaders(self.repo, self.processes)
-                # From here on workers pack content: let go of this process's half-filled data pack and
-                # of the reading threads' buffers.
-                self._threads.shutdown(wait=True)
-                self.reader = ContentReader(self.txn, self.repo.config.chunking)
-                self.txn.ship_data()
-        if self._procs is not None:
-            batch.future = self._procs.submit(batch.items)
+        if self._procs is not None and not self._switched and self._procs.ready():
+            # From here on workers pack content: let go of this process's half-filled data pack and of
+            # the reading threads' buffers.
+            self._threads.shutdown(wait=True)
+            self.reader = ContentReader(self.txn, self.repo.config.chunking)
+            self.txn.ship_data()
+            self._switched = True
+        if self._switched:
+            batch.future = self._procs.submit(batch.items)  # type: ignore[union-attr]
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
         self._sent += batch.size

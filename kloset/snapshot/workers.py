@@ -13,6 +13,7 @@ again, so scripts and notebooks that call :func:`kloset.backup` at top level wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -80,13 +81,13 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
 
 
 class ProcessReaders:
-    """A small pool of worker processes, each fed batches over its own pipe."""
+    """A small pool of worker processes, each fed batches over its own pipe.
+
+    The processes start at once, but their setup (which lists every chunk the store has) is sent by a
+    thread of its own: a worker takes it only once it has imported kloset, and the backup need not stand
+    still until then. :meth:`ready` tells when batches can go out without waiting."""
 
     def __init__(self, repo: Repository, processes: int) -> None:
-        known = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.CHUNK)
-        keys = repo.keyring.keys
-        setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
-                            repo.keyring.encrypted, known)
         self._conns: list[Connection] = []
         self._inboxes: list[Connection] = []
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -101,17 +102,41 @@ class ProcessReaders:
                                     pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL)
             os.close(to_child)
             os.close(from_child)
-            out = Connection(from_parent, readable=False)
-            out.send(setup)
-            self._conns.append(out)
+            self._conns.append(Connection(from_parent, readable=False))
             self._inboxes.append(Connection(to_parent, writable=False))
             self._procs.append(proc)
+        # Held until each worker's setup is out, so that no batch can overtake it.
         self._send_locks = [threading.Lock() for _ in range(processes)]
+        for lock in self._send_locks:
+            lock.acquire()
+        self._started = threading.Event()
+        threading.Thread(target=self._send_setup, args=(repo,), daemon=True, name="kloset-setup").start()
         self._final: list[tuple[list[PackEntry], int, int] | None] = [None] * processes
         self._receivers = [threading.Thread(target=self._receive, args=(i,), daemon=True, name="kloset-receive")
                            for i in range(processes)]
         for t in self._receivers:
             t.start()
+
+    def _send_setup(self, repo: Repository) -> None:
+        try:
+            # The index is only read while a backup runs: safe to walk from this thread.
+            known = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.CHUNK)
+            keys = repo.keyring.keys
+            setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
+                                repo.keyring.encrypted, known)
+            for conn, lock in zip(self._conns, self._send_locks, strict=True):
+                try:
+                    conn.send(setup)
+                except (OSError, ValueError) as e:
+                    self._fail(KlosetError(f"a backup worker process is gone: {e}"))
+                finally:
+                    lock.release()
+        finally:
+            self._started.set()
+
+    def ready(self) -> bool:
+        return self._started.is_set()
+
     def submit(self, items: list[Item]) -> Future[list[Content]]:
         fut: Future[list[Content]] = Future()
         with self._lock:
@@ -153,6 +178,7 @@ class ProcessReaders:
 
     def finish(self, txn: Transaction) -> None:
         """Have every worker upload its last pack, and hand all their packs to ``txn``."""
+        self._started.wait()
         for conn, lock in zip(self._conns, self._send_locks, strict=True):
             with lock:
                 conn.send(None)
@@ -187,4 +213,6 @@ def main() -> None:
     """Entry point of a worker process: argv holds its inbox and outbox file descriptors."""
     release_large_buffers()
     without_pandas()
-    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    # EOF or a broken pipe: the backup no longer needs this worker (it finished early, failed, or stopped).
+    with contextlib.suppress(EOFError, BrokenPipeError):
+        _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
