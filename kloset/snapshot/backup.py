@@ -30,7 +30,7 @@ from ..repository.repo import Repository
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
 from .header import Header, Piece
-from .index import PieceWriter, decode_piece, pylist_columns
+from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns
 from .order import path_key
 from .rowcache import RowCache
 from .rows import row_key, split_path
@@ -55,13 +55,14 @@ class BackupOptions:
 
 
 class ParentRows:
-    """The parent snapshot's file rows, walked once in step with the new records (a merge join).
+    """The parent snapshot's rows: its file rows walked once in step with the new records (a merge join),
+    and its side tables (chunks, xattrs) held whole.
 
-    Rows are tuples in FILES_SCHEMA order, exactly as the new snapshot would write them, so a piece of
-    the new index whose rows equal the parent piece's rows is the parent piece and need not be encoded
-    again."""
+    Rows are tuples in table schema order, exactly as the new snapshot would write them, so a piece of
+    the new index whose rows equal a parent piece's rows is that piece and need not be encoded again.
+    Each piece's rows come from the local row cache when it has them, else from the store."""
 
-    _KEEP = 4  # recently read pieces kept for reuse: a new piece closes at most a piece behind
+    _KEEP = 4  # recently read file pieces kept for reuse: a new piece closes at most a piece behind
 
     def __init__(self, repo: Repository, header: Header | None, cache: RowCache) -> None:
         self._pieces = iter(header.tables.get("files", []) if header else [])
@@ -72,39 +73,52 @@ class ParentRows:
         self._rows: list[tuple[Any, ...]] = []
         self._at = 0
         self._recent: dict[bytes, tuple[bytes, list[tuple[Any, ...]]]] = {}
+        # table -> first key of a piece -> (piece ID, rows)
+        self._side: dict[str, dict[bytes, tuple[bytes, list[tuple[Any, ...]]]]] = {"chunks": {}, "xattrs": {}}
         self.chunks: dict[bytes, list[tuple[bytes, int]]] = {}
         self.xattrs: dict[bytes, list[tuple[str, bytes]]] = {}
-        if header is not None:
-            for p in header.tables.get("xattrs", []):
-                cols = pylist_columns(decode_piece(repo.get_blob(BlobType.XATTRS, p.id)))
-                for path, raw, name, value in zip(cols["path"], cols["raw_path"], cols["name"], cols["value"],
-                                                  strict=True):
-                    self.xattrs.setdefault(row_key(path, raw), []).append((name, value))
-            for p in header.tables.get("chunks", []):
-                t = decode_piece(repo.get_blob(BlobType.CHUNKS, p.id))
-                oids: list[bytes] = t.column("object_id").to_pylist()  # type: ignore[assignment]
-                cids: list[bytes] = t.column("chunk_id").to_pylist()  # type: ignore[assignment]
-                sizes: list[int] = t.column("size").to_pylist()  # type: ignore[assignment]
-                for oid, cid, size in zip(oids, cids, sizes, strict=True):
-                    self.chunks.setdefault(oid, []).append((cid, size))
+        if header is None:
+            return
+        for p in header.tables.get("xattrs", []):
+            rows = self._piece_rows("xattrs", p)
+            self._side["xattrs"][p.first] = (p.id, rows)
+            for path, raw, name, value in rows:
+                self.xattrs.setdefault(row_key(path, raw), []).append((name, value))
+        for p in header.tables.get("chunks", []):
+            rows = self._piece_rows("chunks", p)
+            self._side["chunks"][p.first] = (p.id, rows)
+            for oid, _seq, cid, _offset, size in rows:
+                self.chunks.setdefault(oid, []).append((cid, size))
+
+    def _piece_rows(self, table: str, piece: Piece) -> list[tuple[Any, ...]]:
+        rows = self._cache.get(piece.id)
+        if rows is not None:
+            self.cached.add(piece.id)
+            return rows
+        cols = pylist_columns(decode_piece(self._repo.get_blob(BLOB_TYPES[table], piece.id)))
+        return list(zip(*cols.values(), strict=True))
 
     def _fill(self) -> bool:
         piece = next(self._pieces, None)
         if piece is None:
             return False
-        rows = self._cache.get(piece.id)
-        if rows is None:
-            cols = pylist_columns(decode_piece(self._repo.get_blob(BlobType.FILES, piece.id)))
-            rows = list(zip(*cols.values(), strict=True))
-        else:
-            self.cached.add(piece.id)
-        self._rows = rows
-        self._keys = [row_key(r[0], r[1]) for r in rows]
+        self._rows = self._piece_rows("files", piece)
+        self._keys = [row_key(r[0], r[1]) for r in self._rows]
         self._at = 0
         self._recent[piece.first] = (piece.id, self._rows)
         if len(self._recent) > self._KEEP:
             del self._recent[next(iter(self._recent))]
         return True
+
+    def same_side_piece(self, table: str) -> Callable[[bytes, list[tuple[Any, ...]]], bytes | None]:
+        """The ``reuse`` hook of a side table's PieceWriter (see same_piece)."""
+        pieces = self._side[table]
+
+        def same(first: bytes, rows: list[tuple[Any, ...]]) -> bytes | None:
+            hit = pieces.get(first)
+            return hit[0] if hit is not None and hit[1] == rows else None
+
+        return same
 
     def find(self, key: bytes) -> tuple[Any, ...] | None:
         keys = self._keys
@@ -188,7 +202,7 @@ class Builder:
         self.reader = ContentReader(txn, repo.config.chunking)
         put = self._put
         self.files = PieceWriter("files", put, self.parent.same_piece, self._stored)
-        self.xattrs = PieceWriter("xattrs", put)
+        self.xattrs = PieceWriter("xattrs", put, self.parent.same_side_piece("xattrs"), self._stored)
         self.errors = PieceWriter("errors", put)
         self.chunk_lists: dict[bytes, list[tuple[bytes, int]]] = {}
         self.header = Header(timestamp_ns=time.time_ns())
@@ -393,7 +407,7 @@ class Builder:
             self.progress(self._done_files, self._done_bytes)
 
     def finish(self) -> dict[str, list[Piece]]:
-        chunks = PieceWriter("chunks", self._put)
+        chunks = PieceWriter("chunks", self._put, self.parent.same_side_piece("chunks"), self._stored)
         for oid in sorted(self.chunk_lists):
             offset = 0
             for seq, (cid, size) in enumerate(self.chunk_lists[oid]):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import filetype
-import numpy as np
 
 from ..chunking import Chunker, ChunkingParams
 from ..hashing import blob_mac, mac
 from ..objects import BlobType, Record
 from ..repository.transaction import Transaction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Entropy is estimated from up to this many bytes at the start of each chunk: enough for a stable
 # figure, and it keeps the histogram off the data path's critical cost.
@@ -74,13 +78,29 @@ def content_type(path: str, head: bytes) -> str:
     return "text/plain" if head else ""
 
 
+@functools.cache
+def _n_log2_n() -> np.ndarray:
+    """n·log2(n) for every count one sample can hold (0 for 0)."""
+    import numpy as np
+
+    n = np.arange(ENTROPY_SAMPLE + 1, dtype=np.float64)
+    n[0] = 1.0
+    return n * np.log2(n)
+
+
 def entropy(hist: np.ndarray) -> float:
-    """Shannon entropy in bits per byte of a byte histogram."""
+    """Shannon entropy in bits per byte of a byte histogram: log2(T) - Σ n·log2(n) / T."""
+    import numpy as np
+
     total = int(hist.sum())
     if not total:
         return 0.0
-    p = hist[hist > 0] / total
-    return float(-(p * np.log2(p)).sum())
+    if total <= ENTROPY_SAMPLE:  # the common case, one sample: the terms come from a table
+        terms = float(_n_log2_n()[hist].sum())
+    else:
+        nz = hist[hist > 0].astype(np.float64)
+        terms = float((nz * np.log2(nz)).sum())
+    return max(0.0, float(np.log2(total)) - terms / total)
 
 
 class ContentReader:
@@ -121,6 +141,8 @@ class ContentReader:
 
     def _store(self, out: Content, path: str, pieces: Iterable[bytes | memoryview]) -> None:
         txn, key, chunks = self.txn, self.mac_key, out.chunks
+        import numpy as np  # loaded with the first content read: an unchanged re-backup reads none
+
         hist: np.ndarray | None = None
         for piece in pieces:
             if not chunks:

@@ -9,77 +9,97 @@ same rows always encode to the same bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from collections.abc import Callable
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from ..errors import IntegrityError
 from ..objects import BlobType
 from .header import Piece
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 AVERAGE_ROWS = 1024
 MIN_ROWS = 64
 MAX_ROWS = 8192
 
-_TS = pa.timestamp("ns", tz="UTC")
-
-FILES_SCHEMA = pa.schema([  # type: ignore[arg-type]
-    ("path", pa.string()),
-    ("raw_path", pa.binary()),  # the path's bytes when they are not valid UTF-8, else null
-    ("type", pa.string()),
-    ("mode", pa.uint32()),
-    ("uid", pa.int64()),
-    ("gid", pa.int64()),
-    ("user", pa.string()),
-    ("group", pa.string()),
-    ("size", pa.int64()),
-    ("mtime", _TS),
-    ("ctime", _TS),
-    ("dev", pa.uint64()),
-    ("inode", pa.uint64()),
-    ("nlink", pa.uint32()),
-    ("rdev", pa.uint64()),
-    ("target", pa.string()),
-    ("object_id", pa.binary(32)),
-    ("content_type", pa.string()),
-    ("entropy", pa.float32()),
-    ("chunks", pa.int32()),
-])
-
-CHUNKS_SCHEMA = pa.schema([  # type: ignore[arg-type]
-    ("object_id", pa.binary(32)),
-    ("seq", pa.int32()),
-    ("chunk_id", pa.binary(32)),
-    ("offset", pa.int64()),
-    ("size", pa.int32()),
-])
-
-XATTRS_SCHEMA = pa.schema([  # type: ignore[arg-type]
-    ("path", pa.string()),
-    ("raw_path", pa.binary()),
-    ("name", pa.string()),
-    ("value", pa.binary()),
-])
-
-ERRORS_SCHEMA = pa.schema([  # type: ignore[arg-type]
-    ("path", pa.string()),
-    ("raw_path", pa.binary()),
-    ("error", pa.string()),
-])
-
-TABLES: dict[str, tuple[pa.Schema, BlobType]] = {
-    "files": (FILES_SCHEMA, BlobType.FILES),
-    "chunks": (CHUNKS_SCHEMA, BlobType.CHUNKS),
-    "xattrs": (XATTRS_SCHEMA, BlobType.XATTRS),
-    "errors": (ERRORS_SCHEMA, BlobType.ERRORS),
+BLOB_TYPES: dict[str, BlobType] = {
+    "files": BlobType.FILES,
+    "chunks": BlobType.CHUNKS,
+    "xattrs": BlobType.XATTRS,
+    "errors": BlobType.ERRORS,
 }
 
 
+@functools.cache
+def schemas() -> dict[str, pa.Schema]:
+    """The schema of each table. pyarrow is loaded here, on first use: a backup that finds every piece
+    unchanged (their rows come from the local row cache) never needs it."""
+    import pyarrow as pa
+
+    ts = pa.timestamp("ns", tz="UTC")
+    return {
+        "files": pa.schema([  # type: ignore[arg-type]
+            ("path", pa.string()),
+            ("raw_path", pa.binary()),  # the path's bytes when they are not valid UTF-8, else null
+            ("type", pa.string()),
+            ("mode", pa.uint32()),
+            ("uid", pa.int64()),
+            ("gid", pa.int64()),
+            ("user", pa.string()),
+            ("group", pa.string()),
+            ("size", pa.int64()),
+            ("mtime", ts),
+            ("ctime", ts),
+            ("dev", pa.uint64()),
+            ("inode", pa.uint64()),
+            ("nlink", pa.uint32()),
+            ("rdev", pa.uint64()),
+            ("target", pa.string()),
+            ("object_id", pa.binary(32)),
+            ("content_type", pa.string()),
+            ("entropy", pa.float32()),
+            ("chunks", pa.int32()),
+        ]),
+        "chunks": pa.schema([  # type: ignore[arg-type]
+            ("object_id", pa.binary(32)),
+            ("seq", pa.int32()),
+            ("chunk_id", pa.binary(32)),
+            ("offset", pa.int64()),
+            ("size", pa.int32()),
+        ]),
+        "xattrs": pa.schema([  # type: ignore[arg-type]
+            ("path", pa.string()),
+            ("raw_path", pa.binary()),
+            ("name", pa.string()),
+            ("value", pa.binary()),
+        ]),
+        "errors": pa.schema([  # type: ignore[arg-type]
+            ("path", pa.string()),
+            ("raw_path", pa.binary()),
+            ("error", pa.string()),
+        ]),
+    }
+
+
+_SCHEMA_NAMES = {"FILES_SCHEMA": "files", "CHUNKS_SCHEMA": "chunks", "XATTRS_SCHEMA": "xattrs",
+                 "ERRORS_SCHEMA": "errors"}
+
+
+def __getattr__(name: str) -> Any:
+    # FILES_SCHEMA and the others, built on first use (see schemas()).
+    if name in _SCHEMA_NAMES:
+        return schemas()[_SCHEMA_NAMES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def encode_piece(schema: pa.Schema, columns: dict[str, list[Any]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pydict(columns, schema=schema)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", compression_level=3, use_dictionary=True,
@@ -88,6 +108,9 @@ def encode_piece(schema: pa.Schema, columns: dict[str, list[Any]]) -> bytes:
 
 
 def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     # ParquetFile reads one buffer without the dataset machinery that read_table loads.
     try:
         return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
@@ -97,6 +120,8 @@ def decode_piece(data: bytes, columns: list[str] | None = None) -> pa.Table:
 
 def pylist_columns(t: pa.Table) -> dict[str, list[Any]]:
     """Columns as Python lists, timestamps as integer nanoseconds (the form rows are written in)."""
+    import pyarrow as pa
+
     return {n: (t.column(n).cast(pa.int64()) if pa.types.is_timestamp(t.schema.field(n).type) else t.column(n))
             .to_pylist() for n in t.column_names}
 
@@ -113,7 +138,7 @@ class PieceWriter:
 
     def __init__(self, name: str, put: Callable[[BlobType, bytes], bytes], reuse: Reuse | None = None,
                  stored: Stored | None = None) -> None:
-        self.schema, self.blob_type = TABLES[name]
+        self.name, self.blob_type = name, BLOB_TYPES[name]
         self._put = put
         self._reuse = reuse
         self._stored = stored
@@ -136,8 +161,9 @@ class PieceWriter:
             return
         pid = self._reuse(self._first, rows) if self._reuse is not None else None
         if pid is None:
-            columns = dict(zip(self.schema.names, map(list, zip(*rows, strict=True)), strict=True))
-            pid = self._put(self.blob_type, encode_piece(self.schema, columns))
+            schema = schemas()[self.name]
+            columns = dict(zip(schema.names, map(list, zip(*rows, strict=True)), strict=True))
+            pid = self._put(self.blob_type, encode_piece(schema, columns))
         self.pieces.append(Piece(pid, len(rows), self._first))
         if self._stored is not None:
             self._stored(pid, rows)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import bisect
 import io
 from collections.abc import Iterator
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..errors import IntegrityError, NotFound
 from ..objects import BlobType
 from ..repository.repo import Repository
 from .header import Header
-from .index import TABLES, decode_piece, pylist_columns
+from .index import BLOB_TYPES, decode_piece, pylist_columns, schemas
 from .order import path_key
 from .rows import row_key
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class SnapshotReader:
@@ -25,13 +26,15 @@ class SnapshotReader:
         self._chunk_map: dict[bytes, list[tuple[bytes, int]]] | None = None
 
     def piece(self, table: str, blob_id: bytes, columns: list[str] | None = None) -> pa.Table:
-        return decode_piece(self.repo.get_blob(TABLES[table][1], blob_id), columns)
+        return decode_piece(self.repo.get_blob(BLOB_TYPES[table], blob_id), columns)
 
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        schema = TABLES[name][0]
+        schema = schemas()[name]
         parts = [self.piece(name, p.id, columns) for p in self.header.tables.get(name, [])]
         if not parts:
             return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        import pyarrow as pa
+
         return pa.concat_tables(parts)
 
     def rows(self, name: str, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:

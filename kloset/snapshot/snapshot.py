@@ -7,8 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from ..location import connector_config
 from ..registry import exporter_for
 from .diff import Change
@@ -19,6 +17,7 @@ from .restore import RestoreReport, restore
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from ..repository.repo import Repository
 
@@ -72,6 +71,8 @@ class Snapshot:
 
     def files(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The file index as a DataFrame, one row per entry, in snapshot order."""
+        import pyarrow as pa
+
         t = self._reader.table("files", columns)
         if columns is None or "object_id" in columns:
             oid = t.column("object_id").to_pylist()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import kloset
 from kloset.objects import BlobType
 from kloset.repository.repo import Repository
+from kloset.snapshot import index as index_module
 from kloset.snapshot.index import FILES_SCHEMA, decode_piece, encode_piece, pylist_columns
 
 from .trees import RichTree
@@ -23,12 +24,21 @@ def cache_files(home: Path) -> dict[str, Path]:
     return {p.name: p for p in (home / "cache").glob("kloset/*/rows/*/*")}
 
 
+def all_pieces(snap: kloset.Snapshot) -> set[str]:
+    return {p.id.hex() for pieces in snap.header.tables.values() for p in pieces}
+
+
 def count_files_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    return count_table_reads(monkeypatch, (BlobType.FILES,))
+
+
+def count_table_reads(monkeypatch: pytest.MonkeyPatch,
+                      types: tuple[BlobType, ...] = (BlobType.FILES, BlobType.CHUNKS, BlobType.XATTRS)) -> list[bytes]:
     reads: list[bytes] = []
     real = Repository.get_blob
 
     def get_blob(self: Repository, blob_type: BlobType, blob_id: bytes) -> bytes:
-        if blob_type == BlobType.FILES:
+        if blob_type in types:
             reads.append(blob_id)
         return real(self, blob_type, blob_id)
 
@@ -39,23 +49,32 @@ def count_files_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 def test_the_cache_holds_the_pieces_of_the_latest_snapshot_only(
         store: kloset.Store, rich_tree: RichTree, isolated_env: Path) -> None:
     first = store.backup(str(rich_tree.root))
-    assert set(cache_files(isolated_env)) == {p.id.hex() for p in first.header.tables["files"]}
+    assert {"files", "chunks", "xattrs"} <= {t for t, pieces in first.header.tables.items() if pieces}
+    assert set(cache_files(isolated_env)) == all_pieces(first)
 
     (rich_tree.root / "added.txt").write_text("new\n")
     second = store.backup(str(rich_tree.root))
-    assert set(cache_files(isolated_env)) == {p.id.hex() for p in second.header.tables["files"]}
+    assert set(cache_files(isolated_env)) == all_pieces(second)
 
 
 def test_an_unchanged_rebackup_takes_the_parent_rows_from_the_cache(
         store: kloset.Store, rich_tree: RichTree, monkeypatch: pytest.MonkeyPatch) -> None:
     first = store.backup(str(rich_tree.root))
-    reads = count_files_reads(monkeypatch)
+    reads = count_table_reads(monkeypatch)
+    encoded: list[Any] = []
+    real_encode = index_module.encode_piece
+
+    def encode_piece_counted(schema: Any, columns: dict[str, list[Any]]) -> bytes:
+        encoded.append(schema)
+        return real_encode(schema, columns)
+
+    monkeypatch.setattr(index_module, "encode_piece", encode_piece_counted)
 
     second = store.backup(str(rich_tree.root))
 
-    assert reads == []
+    assert reads == [] and encoded == []  # no table piece read back, none encoded again
     assert second.summary.reused_files == first.summary.files
-    assert [p.id for p in second.header.tables["files"]] == [p.id for p in first.header.tables["files"]]
+    assert second.header.tables == first.header.tables
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
@@ -89,7 +108,8 @@ def test_a_cache_entry_sealed_for_another_piece_is_refused(
     for i in range(3000):  # enough rows for several pieces
         (rich_tree.root / "more" / f"f{i:05}").write_bytes(b"")
     first = store.backup(str(rich_tree.root))
-    files = cache_files(isolated_env)
+    file_pieces = {p.id.hex() for p in first.header.tables["files"]}
+    files = {name: path for name, path in cache_files(isolated_env).items() if name in file_pieces}
     assert len(files) >= 2
     a, b = sorted(files)[:2]
     files[a].write_bytes(files[b].read_bytes())  # a genuine entry, under another piece's name

@@ -47,13 +47,14 @@ from kloset.snapshot.content import OBJECT_DOMAIN, object_id
 from kloset.snapshot.header import Header, Piece, Summary
 from kloset.snapshot.index import (
     AVERAGE_ROWS,
+    BLOB_TYPES,
     FILES_SCHEMA,
     MAX_ROWS,
     MIN_ROWS,
-    TABLES,
     PieceWriter,
     decode_piece,
     encode_piece,
+    schemas,
 )
 from kloset.snapshot.order import path_key
 from kloset.snapshot.rows import row_key, row_pathname, split_path
@@ -857,9 +858,9 @@ def test_table_schemas_are_the_documented_ones() -> None:
                     ("value", pa.binary())], BlobType.XATTRS),
         "errors": ([("path", pa.string()), ("raw_path", pa.binary()), ("error", pa.string())], BlobType.ERRORS),
     }
-    assert set(TABLES) == set(expected)
+    assert set(schemas()) == set(BLOB_TYPES) == set(expected)
     for name, (fields, blob_type) in expected.items():
-        schema, t = TABLES[name]
+        schema, t = schemas()[name], BLOB_TYPES[name]
         assert [(f.name, f.type) for f in schema] == fields and t == blob_type
 
 
