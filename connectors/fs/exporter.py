@@ -180,13 +180,17 @@ class FSExporter(Exporter):
     def set_attributes(self, path: str, info: FileInfo, xattrs: dict[str, bytes]) -> None:
         full = self._resolve(path)
         try:
-            is_link = stat.S_ISLNK(os.lstat(full).st_mode)
+            st = os.lstat(full)
+            is_link = stat.S_ISLNK(st.st_mode)
             # The order matters: chown clears setuid/setgid bits and security.capability, so it goes
             # first; xattrs go before chmod because writing user.* needs write permission; times go
-            # last because everything before may touch them.
-            self._chown(full, info)
+            # last because everything before may touch them. What already holds is not done again.
+            owned = st.st_uid == info.uid and st.st_gid == info.gid
+            if not owned:
+                self._chown(full, info)
             _set_xattrs(full, xattrs)
-            if not is_link:  # chmod would follow the link, and Linux links have no mode anyway
+            # chmod would follow a link, and Linux links have no mode anyway.
+            if not is_link and (not owned or stat.S_IMODE(st.st_mode) != stat.S_IMODE(info.mode)):
                 os.chmod(full, stat.S_IMODE(info.mode))
             os.utime(full, ns=(info.mtime_ns, info.mtime_ns), follow_symlinks=False)
         except OSError as e:

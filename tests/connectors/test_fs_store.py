@@ -211,3 +211,23 @@ def test_get_through_a_file_in_place_of_a_bucket_is_not_found(tmp_path: Path) ->
     with pytest.raises(NotFound):
         store.get(ResourceType.STATE, rid)
     store.delete(ResourceType.STATE, rid)
+
+
+def test_a_pack_read_from_an_open_handle_sees_it_deleted_or_replaced(tmp_path: Path) -> None:
+    store = make(tmp_path, fsync="false")
+    rid = resource_id(7)
+    store.put(ResourceType.PACKFILE, rid, b"first version of the pack")
+    assert store.get(ResourceType.PACKFILE, rid, 6, 7) == b"version"  # the pack is kept open now
+    path = next(p for p in all_files(tmp_path) if p.name == rid.hex())
+
+    path.unlink()
+    with pytest.raises(NotFound):
+        store.get(ResourceType.PACKFILE, rid, 6, 7)
+
+    store.put(ResourceType.PACKFILE, rid, b"other")
+    assert store.get(ResourceType.PACKFILE, rid, 0, 5) == b"other"
+    tmp = path.with_name("replacement")
+    tmp.write_bytes(b"third")
+    os.replace(tmp, path)
+    assert store.get(ResourceType.PACKFILE, rid, 0, 5) == b"third"
+    store.close()
