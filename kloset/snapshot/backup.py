@@ -162,6 +162,8 @@ _BATCH_BYTES = 8 << 20
 # Worker processes start once this much content has been sent to be read: a small backup is done
 # before they would be up.
 _PROCESSES_AFTER = 16 << 20
+# Whether the batch that starts the workers waits for them to be up (tests that must see them used).
+_AWAIT_WORKERS = False
 
 
 class _Batch:
@@ -298,6 +300,8 @@ class Builder:
                 self._portable = picklable(batch.items[0][2])
             if self._portable:
                 self._procs = ProcessReaders(self.repo, self.processes)
+                if _AWAIT_WORKERS:
+                    self._procs.wait_ready()
         if self._procs is not None and not self._switched and self._procs.ready():
             # From here on workers pack content: let go of this process's half-filled data pack and of
             # the reading threads' buffers.

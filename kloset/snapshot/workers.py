@@ -98,7 +98,8 @@ class ProcessReaders:
         for _ in range(processes):
             to_child, from_parent = os.pipe()
             to_parent, from_child = os.pipe()
-            proc = subprocess.Popen([sys.executable, "-c", _MAIN, str(to_child), str(from_child)],
+            # -P: nothing from the current directory (a folder named kloset, say) may shadow the package.
+            proc = subprocess.Popen([sys.executable, "-P", "-c", _MAIN, str(to_child), str(from_child)],
                                     pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL)
             os.close(to_child)
             os.close(from_child)
@@ -136,6 +137,9 @@ class ProcessReaders:
 
     def ready(self) -> bool:
         return self._started.is_set()
+
+    def wait_ready(self) -> None:
+        self._started.wait()
 
     def submit(self, items: list[Item]) -> Future[list[Content]]:
         fut: Future[list[Content]] = Future()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kloset
 from kloset.snapshot import backup as backup_module
+from kloset.snapshot import workers as workers_module
 
 
 @pytest.fixture
@@ -24,10 +26,25 @@ def tree(tmp_path: Path) -> Path:
     return src
 
 
+def spy_on_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the worker pools the backups start."""
+    started: list[int] = []
+    real = workers_module.ProcessReaders.__init__
+
+    def init(self: workers_module.ProcessReaders, repo: Any, processes: int) -> None:
+        started.append(processes)
+        real(self, repo, processes)
+
+    monkeypatch.setattr(workers_module.ProcessReaders, "__init__", init)
+    return started
+
+
 def test_worker_processes_store_what_threads_store(tree: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(backup_module, "_PROCESSES_AFTER", 0)  # processes from the first batch on
+    monkeypatch.setattr(backup_module, "_AWAIT_WORKERS", True)
+    started = spy_on_workers(monkeypatch)
     with kloset.create(str(tmp_path / "p"), passphrase="secret") as store:
         snap = store.backup(str(tree), processes=2, progress=False)
         assert store.check().ok
@@ -40,6 +57,7 @@ def test_worker_processes_store_what_threads_store(tree: Path, tmp_path: Path,
     cols = ["path", "size", "content_type", "chunks"]
     assert snap.files(cols).equals(ref.files(cols))
     assert snap.summary.files == ref.summary.files
+    assert started == [2]
 
 
 def test_a_source_whose_openers_cannot_travel_falls_back_to_threads(tree: Path, tmp_path: Path,
@@ -59,3 +77,19 @@ def test_a_source_whose_openers_cannot_travel_falls_back_to_threads(tree: Path, 
     with kloset.create(str(tmp_path / "s"), plaintext=True) as store:
         snap = store.backup(LocalOpeners({"location": str(tree)}), processes=2, progress=False)
         assert snap.summary.files == 203 and store.check().ok
+
+
+def test_workers_import_kloset_from_where_it_is_installed_not_from_the_current_folder(
+        tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoy = tmp_path / "cwd" / "kloset"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the kloset of the current folder')\n")
+    monkeypatch.chdir(decoy.parent)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(backup_module, "_PROCESSES_AFTER", 0)
+    monkeypatch.setattr(backup_module, "_AWAIT_WORKERS", True)
+    started = spy_on_workers(monkeypatch)
+    with kloset.create(str(tmp_path / "s"), plaintext=True) as store:
+        snap = store.backup(str(tree), processes=2, progress=False)
+        assert store.check().ok
+    assert started == [2] and snap.summary.files == 203
