@@ -30,7 +30,7 @@ from ..repository.repo import Repository
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
 from .header import Header, Piece
-from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns
+from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns, schemas
 from .order import path_key
 from .rowcache import RowCache
 from .rows import row_key, split_path
@@ -295,6 +295,10 @@ class Builder:
         """Send a batch of files to be read: to worker processes once the backup is big enough to pay
         for starting them, the source's openers can travel there and the workers are up; else to the
         thread pool."""
+        if not self._sent:
+            # Content changed, so table pieces will be encoded: load Parquet while this thread mostly
+            # waits on readers rather than when the first piece closes.
+            threading.Thread(target=schemas, name="kloset-preload", daemon=True).start()
         if self._procs is None and self.processes > 1 and self._sent >= _PROCESSES_AFTER:
             if self._portable is None:
                 self._portable = picklable(batch.items[0][2])

@@ -7,7 +7,7 @@ import mimetypes
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import filetype
 
@@ -103,6 +103,19 @@ def entropy(hist: np.ndarray) -> float:
     return max(0.0, float(np.log2(total)) - terms / total)
 
 
+def _read_up_to(f: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, fewer only at the end of the stream (a raw read may return less)."""
+    data = f.read(n)
+    if len(data) >= n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n and (more := f.read(n - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 class ContentReader:
     """Chunks, identifies and stores file content through a transaction."""
 
@@ -124,9 +137,12 @@ class ContentReader:
         try:
             with rec.open() as f:
                 expected = rec.info.size if rec.info is not None else 0
-                if expected < self.params.min:
+                if expected < self.params.max:
+                    # A file shorter than the longest chunk is read whole, into memory freed right
+                    # after, and cut where streaming would cut it (its end is in sight from the start):
+                    # the chunker's long-lived stream buffer is only ever grown for large files.
                     # Read the size stat gave, plus one byte to notice a file that grew meanwhile.
-                    data = f.read(expected + 1)
+                    data = _read_up_to(f, expected + 1)
                     if len(data) > expected:
                         data += f.read()
                     if len(data) < self.params.min:

@@ -39,6 +39,7 @@ def schemas() -> dict[str, pa.Schema]:
     """The schema of each table. pyarrow is loaded here, on first use: a backup that finds every piece
     unchanged (their rows come from the local row cache) never needs it."""
     import pyarrow as pa
+    import pyarrow.parquet  # loaded with the schemas: every piece encoded or decoded needs it
 
     ts = pa.timestamp("ns", tz="UTC")
     return {
