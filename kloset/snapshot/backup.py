@@ -215,6 +215,7 @@ class Builder:
         self._procs: ProcessReaders | None = None
         self._portable: bool | None = None
         self._switched = False  # batches go to the worker processes
+        self._in_threads: list[Future[list[Content]]] = []  # batches given to the threads, not known done
         self._sent = 0
 
     def _put(self, blob_type: BlobType, data: bytes) -> bytes:
@@ -306,6 +307,12 @@ class Builder:
                 self._procs = ProcessReaders(self.repo, self.processes)
                 if _AWAIT_WORKERS:
                     self._procs.wait_ready()
+        if self._procs is not None and not self._switched:
+            # While the workers start, the threads stay busy but no busier: a batch queued to them now
+            # is one that the workers, on both cores, will not read.
+            self._in_threads = [f for f in self._in_threads if not f.done()]
+            if len(self._in_threads) >= self.workers:
+                self._procs.wait_ready()
         if self._procs is not None and not self._switched and self._procs.ready():
             # From here on workers pack content: let go of this process's half-filled data pack and of
             # the reading threads' buffers.
@@ -317,6 +324,7 @@ class Builder:
             batch.future = self._procs.submit(batch.items)  # type: ignore[union-attr]
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
+            self._in_threads.append(batch.future)
         self._sent += batch.size
 
     def _emit_identical(self, rec: Record, key: bytes, row: tuple[Any, ...]) -> None:

@@ -137,11 +137,10 @@ class ContentReader:
         try:
             with rec.open() as f:
                 expected = rec.info.size if rec.info is not None else 0
-                if expected < self.params.max:
-                    # A file shorter than the longest chunk is read whole, into memory freed right
-                    # after, and cut where streaming would cut it (its end is in sight from the start):
-                    # the chunker's long-lived stream buffer is only ever grown for large files.
+                if expected < self.params.min:
                     # Read the size stat gave, plus one byte to notice a file that grew meanwhile.
+                    # Larger files stream through the chunker's reused buffer: a fresh buffer per
+                    # file would be paged in anew each time, which costs more than the reading.
                     data = _read_up_to(f, expected + 1)
                     if len(data) > expected:
                         data += f.read()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..allocator import release_large_buffers, without_pandas
+from ..allocator import without_pandas
 from ..encryption import Keyring, MasterKeys
 from ..errors import KlosetError
 from ..objects import BlobType, FileInfo, Record
@@ -215,7 +215,9 @@ def read_batch(reader: ContentReader, items: list[Item]) -> list[Content]:
 
 def main() -> None:
     """Entry point of a worker process: argv holds its inbox and outbox file descriptors."""
-    release_large_buffers()
+    # No fixed mmap threshold here (unlike the command line's process): a worker reads on one thread,
+    # so glibc's adaptive threshold soon serves its chunk-sized buffers from the heap, where they are
+    # reused, instead of mapping and zero-filling fresh pages for every chunk.
     without_pandas()
     # EOF or a broken pipe: the backup no longer needs this worker (it finished early, failed, or stopped).
     with contextlib.suppress(EOFError, BrokenPipeError):
