@@ -23,6 +23,9 @@ from .reader import SnapshotReader
 from .rows import row_info, row_pathname
 
 ProgressFn = Callable[[int, int], None]
+# A batch of files handed to a writer thread closes at this many files or bytes.
+_BATCH_FILES = 32
+_BATCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -70,27 +73,54 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
         xattrs.setdefault(row_pathname(x), {})[x["name"]] = x["value"]
     report = RestoreReport()
     dirs: list[tuple[str, FileInfo, dict[str, bytes]]] = []
-    links: dict[tuple[int, int], tuple[str, Future[None]]] = {}
-    futures: deque[tuple[str, int, Future[None]]] = deque()
+    links: dict[tuple[int, int], tuple[str, Future[list[str | None]]]] = {}
+    # Files go to the pool in batches: one hand-over per batch rather than per file keeps the threads
+    # from trading the GIL back and forth for every small file.
+    futures: deque[tuple[list[tuple[str, int]], Future[list[str | None]]]] = deque()
+    batch: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]] = []
+    batch_bytes = 0
 
-    def write(rel: str, info: FileInfo, row: dict[str, Any], xa: dict[str, bytes]) -> None:
-        exporter.write_file(rel, info, reader.content(row))
-        exporter.set_attributes(rel, info, xa)
-
-    def settle(keep: int) -> None:
-        # wait for all but the newest ``keep`` writes, so memory stays bounded on huge trees
-        while len(futures) > keep:
-            pathname, size, fut = futures.popleft()
+    def write_all(items: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]]) -> list[str | None]:
+        """Write each file; the error of each (None when written)."""
+        errors: list[str | None] = []
+        for rel, info, row, xa in items:
             try:
-                fut.result()
-                report.files += 1
-                report.bytes += size
-                if progress is not None:
-                    progress(report.files + report.dirs, report.bytes)
+                exporter.write_file(rel, info, reader.content(row))
+                exporter.set_attributes(rel, info, xa)
+                errors.append(None)
             except UnsafePathError:
                 raise
             except (KlosetError, OSError) as e:
-                report.errors.append((pathname, str(e)))
+                errors.append(str(e))
+        return errors
+
+    def submit() -> Future[list[str | None]]:
+        nonlocal batch, batch_bytes
+        fut = pool.submit(write_all, batch)
+        futures.append(([(posixpath.join(base, rel) if rel else base, info.size) for rel, info, _, _ in batch], fut))
+        batch, batch_bytes = [], 0
+        if len(futures) > 256:
+            settle(64)
+        return fut
+
+    def settle(keep: int) -> None:
+        # wait for all but the newest ``keep`` batches, so memory stays bounded on huge trees
+        while len(futures) > keep:
+            files, fut = futures.popleft()
+            try:
+                outcomes = fut.result()
+            except UnsafePathError:
+                raise
+            except (KlosetError, OSError) as e:  # the batch failed as a whole
+                outcomes = [str(e)] * len(files)
+            for (pathname, size), error in zip(files, outcomes, strict=True):
+                if error is None:
+                    report.files += 1
+                    report.bytes += size
+                else:
+                    report.errors.append((pathname, error))
+            if progress is not None:
+                progress(report.files + report.dirs, report.bytes)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="kloset-restore") as pool:
         for row in reader.rows("files"):
@@ -115,17 +145,17 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
                 elif kind == "file":
                     key = (info.dev, info.ino)
                     first = links.get(key) if info.nlink > 1 else None
-                    if first is not None:
-                        first[1].result()
-                        if exporter.hardlink(rel, first[0]):
-                            report.files += 1
-                            continue
-                    fut = pool.submit(write, rel, info, row, xa)
+                    # The first name closes its batch, so its outcome is that batch's last; when it
+                    # failed, this name is written as a file of its own (and fails the same way).
+                    if first is not None and first[1].result()[-1] is None and exporter.hardlink(rel, first[0]):
+                        report.files += 1
+                        continue
+                    batch.append((rel, info, row, xa))
+                    batch_bytes += info.size
                     if info.nlink > 1 and first is None:
-                        links[key] = (rel, fut)
-                    futures.append((pathname, info.size, fut))
-                    if len(futures) > 4096:
-                        settle(1024)
+                        links[key] = (rel, submit())  # out now: its other names wait for it
+                    elif len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
+                        submit()
                 elif kind == "symlink":
                     exporter.symlink(rel, row["target"] or "", info)
                     exporter.set_attributes(rel, info, xa)
@@ -142,6 +172,8 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
                 report.errors.append((pathname, str(e)))
             if progress is not None:
                 progress(report.files + report.dirs, report.bytes)
+        if batch:
+            submit()
         settle(0)
     for rel, info, xa in reversed(dirs):
         if rel:

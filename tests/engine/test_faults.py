@@ -100,7 +100,7 @@ def test_a_store_that_fails_reads_loses_only_the_files_in_the_unreadable_pack(
     with_content = {str(rich_tree.root / k.decode("utf-8", "surrogateescape")) for k, e in
                     manifest(rich_tree.root).items() if e.type == "file" and e.size > 0}
     assert {p for p, _ in report.errors} == with_content
-    assert all("Input/output error" in why for _, why in report.errors)
+    assert all("Input/output error" in why for _, why in report.errors), report.errors
     assert (tmp_path / "out" / "empty.txt").exists()
     assert (tmp_path / "out" / "links" / "relative").is_symlink()
     assert not (tmp_path / "out" / "big.bin").exists()
