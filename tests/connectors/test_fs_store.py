@@ -184,6 +184,10 @@ def test_writes_and_deletes_fsync_the_file_and_the_directory(
     assert synced == [False, True]
     store.delete(ResourceType.STATE, resource_id(1))
     assert synced == [False, True, True]
+    # Locks are not flushed: their holder does not outlive a crash of the machine either.
+    store.put(ResourceType.LOCK, resource_id(2), b"lock")
+    store.delete(ResourceType.LOCK, resource_id(2))
+    assert synced == [False, True, True]
 
 
 def test_fsync_false_skips_every_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
