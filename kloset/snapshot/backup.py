@@ -324,6 +324,8 @@ class Builder:
             batch.future = self._procs.submit(batch.items)  # type: ignore[union-attr]
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
+            # Only batches still being read are tracked: a done one's results must not be held here.
+            self._in_threads = [f for f in self._in_threads if not f.done()]
             self._in_threads.append(batch.future)
         self._sent += batch.size
 
