@@ -331,48 +331,19 @@ class Builder:
 
     def _emit_identical(self, rec: Record, key: bytes, row: tuple[Any, ...]) -> None:
         """Emit an entry whose metadata equals its parent row's: that row, content and attributes too."""
-        s = self.header.summary
-        kind = row[_TYPE]
-        size = 0
-        if kind == "file":
-            size = row[_SIZE]
-            if row[_CHUNKS] > 1:
-                self.chunk_lists[row[_OID]] = self.parent.chunks[row[_OID]]
-            s.reused_files += 1
-            s.files += 1
-            s.size += size
-        elif kind == "dir":
-            s.dirs += 1
-        elif kind == "symlink":
-            s.symlinks += 1
-        else:
-            s.others += 1
-        self.files.append(key, row)
-        xattrs = self.parent.xattrs.get(key) if rec.load_xattrs is not None else self._xattrs(rec)
-        if xattrs:
-            path, raw = row[0], row[1]
-            for name, value in xattrs:
-                self.xattrs.append(key, (path, raw, name, value))
-        self._done_files += 1
-        self._done_bytes += size
-        if self.progress is not None:
-            self.progress(self._done_files, self._done_bytes)
-
-    @staticmethod
-    def _xattrs(rec: Record) -> list[tuple[str, bytes]]:
-        xa = rec.get_xattrs()
-        return [(name, xa[name]) for name in sorted(xa)]
+        reused = row[_TYPE] == "file"
+        if reused:
+            self._reuse_chunks(row[_OID], row[_CHUNKS])
+        self._add(rec, key, row, _SAME_INODE, reused)
 
     def _emit(self, rec: Record, key: bytes, reuse: tuple[Any, ...] | None, slot: tuple[_Batch, int] | None,
               same: int) -> None:
         if same == _IDENTICAL:
             self._emit_identical(rec, key, reuse)  # type: ignore[arg-type]
             return
-        s = self.header.summary
         path, raw = split_path(rec.pathname)
         if rec.error is not None or rec.info is None:
-            s.errors += 1
-            self.errors.append(key, (path, raw, rec.error or "no metadata"))
+            self._error(key, path, raw, rec.error or "no metadata")
             return
         info = rec.info
         kind = info.type
@@ -382,43 +353,54 @@ class Builder:
             if reuse is not None:
                 oid, ctype, ent = reuse[_OID], reuse[_CTYPE], reuse[_ENTROPY]
                 nchunks, size = reuse[_CHUNKS], reuse[_SIZE]
-                if nchunks > 1:
-                    self.chunk_lists[oid] = self.parent.chunks[oid]
-                s.reused_files += 1
+                self._reuse_chunks(oid, nchunks)
             elif slot is not None:
                 c = slot[0].future.result()[slot[1]]  # type: ignore[union-attr]
                 if c.error is not None:
-                    s.errors += 1
-                    self.errors.append(key, (path, raw, c.error))
+                    self._error(key, path, raw, c.error)
                     return
                 if c.size != info.size:
-                    s.errors += 1
-                    self.errors.append(key, (path, raw, f"changed while being read ({info.size} -> {c.size} bytes)"))
+                    self._error(key, path, raw, f"changed while being read ({info.size} -> {c.size} bytes)")
                 oid, ctype, nchunks, size = c.object_id, c.content_type, len(c.chunks), c.size
                 # Stored as float32: rounded now, so that a row equals what reading it back gives.
                 ent = struct.unpack("f", struct.pack("f", c.entropy))[0]
                 if nchunks > 1 and oid is not None:
                     self.chunk_lists[oid] = c.chunks
+        row = (path, raw, kind.value, info.mode, info.uid, info.gid, info.username, info.groupname, size,
+               info.mtime_ns, info.ctime_ns, info.dev, info.ino, info.nlink, info.rdev, rec.target, oid, ctype,
+               ent, nchunks)
+        self._add(rec, key, row, same, reuse is not None)
+
+    def _reuse_chunks(self, oid: bytes, nchunks: int) -> None:
+        if nchunks > 1:
+            self.chunk_lists[oid] = self.parent.chunks[oid]
+
+    def _error(self, key: bytes, path: str, raw: bytes | None, error: str) -> None:
+        self.header.summary.errors += 1
+        self.errors.append(key, (path, raw, error))
+
+    def _add(self, rec: Record, key: bytes, row: tuple[Any, ...], same: int, reused: bool) -> None:
+        """Write an entry's row and attributes, and count it in the summary."""
+        s = self.header.summary
+        kind, size = row[_TYPE], row[_SIZE]
+        if kind == "file":
             s.files += 1
             s.size += size
-        elif kind is EntryType.DIR:
+            s.reused_files += reused
+        elif kind == "dir":
             s.dirs += 1
-        elif kind is EntryType.SYMLINK:
+        elif kind == "symlink":
             s.symlinks += 1
         else:
             s.others += 1
-        self.files.append(key, (
-            path, raw, kind.value, info.mode, info.uid, info.gid, info.username, info.groupname, size,
-            info.mtime_ns, info.ctime_ns, info.dev, info.ino, info.nlink, info.rdev, rec.target, oid, ctype,
-            ent, nchunks,
-        ))
+        self.files.append(key, row)
         if same and rec.load_xattrs is not None:
             xattrs = self.parent.xattrs.get(key, [])  # unchanged ctime: unchanged attributes
         else:
             xa = rec.get_xattrs()
             xattrs = [(name, xa[name]) for name in sorted(xa)]
         for name, value in xattrs:
-            self.xattrs.append(key, (path, raw, name, value))
+            self.xattrs.append(key, (row[0], row[1], name, value))
         self._done_files += 1
         self._done_bytes += size
         if self.progress is not None:
@@ -457,15 +439,10 @@ def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
 
     def scan() -> None:
         try:
-            batch: list[Record] = []
-            for rec in records:
-                batch.append(rec)
-                if len(batch) >= _BATCH:
-                    q.put(batch)
-                    batch = []
-                    if stop.is_set():
-                        return
-            q.put(batch)
+            for batch in _batched(records):
+                q.put(batch)
+                if stop.is_set():
+                    return
             q.put(None)
         except BaseException as e:  # handed to the consumer, which re-raises it
             q.put(e)
