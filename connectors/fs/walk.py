@@ -138,8 +138,11 @@ def walk_in_child(root: str, excludes: list[str]) -> Iterator[Entry]:
         os.close(write_fd)
     try:
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"root": root, "excludes": excludes}).encode())
-        proc.stdin.close()
+        # A child that died at once closed its end: the walk then fails below, with its exit code.
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(json.dumps({"root": root, "excludes": excludes}).encode())
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
         with os.fdopen(read_fd, "rb") as pipe:
             read_fd = -1
             while True:
