@@ -29,7 +29,7 @@ from ..encryption import Keyring
 from ..errors import IntegrityError, NotFound
 from ..hashing import mac
 from ..objects import BlobType, ResourceType
-from ..packfile import BlobLocation
+from ..packfile import BlobTable
 from ..storage import Storage
 
 STATE_VERSION = 1
@@ -45,7 +45,7 @@ def state_ad(state_id: bytes) -> bytes:
 class PackEntry:
     pack_id: bytes
     wrapped_key: bytes
-    blobs: list[BlobLocation]
+    blobs: BlobTable
 
 
 @dataclass
@@ -67,13 +67,11 @@ class StateDelta:
         for p in self.packs:
             buf += packer.pack_array_header(3) + packer.pack(p.pack_id) + packer.pack(p.wrapped_key)
             buf += packer.pack_array_header(len(p.blobs))
-            for b in p.blobs:
-                buf += packer.pack((b.type, b.id, b.offset, b.length))
+            for row in p.blobs.rows():
+                buf += packer.pack(row)
         buf += packer.pack("deleted") + packer.pack(self.deleted)
-        raw = bytes(buf)
-        del buf
-        sid = mac(keyring.mac_key, raw)
-        return sid, keyring.seal_resource(state_ad(sid), zstandard.ZstdCompressor(level=3).compress(raw))
+        sid = mac(keyring.mac_key, buf)
+        return sid, keyring.seal_resource(state_ad(sid), zstandard.ZstdCompressor(level=3).compress(buf))
 
     @classmethod
     def decode(cls, keyring: Keyring, sid: bytes, sealed: bytes) -> StateDelta:
@@ -90,12 +88,20 @@ class StateDelta:
             if d["version"] != STATE_VERSION:
                 raise IntegrityError(f"state version {d['version']} is not supported")
             return cls(
-                packs=[PackEntry(bytes(p), bytes(k), [BlobLocation(int(t), bytes(i), int(o), int(n))
-                                                      for t, i, o, n in blobs]) for p, k, blobs in d["packs"]],
+                packs=[PackEntry(bytes(p), bytes(k), _table(blobs)) for p, k, blobs in d["packs"]],
                 deleted=[bytes(x) for x in d["deleted"]], time_ns=int(d["time"]),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, struct.error) as e:
             raise IntegrityError(f"state {sid.hex()[:16]} is malformed: {e}") from e
+
+
+def _table(rows: list[list[object]]) -> BlobTable:
+    table = BlobTable()
+    for t, i, o, n in rows:
+        if not isinstance(i, bytes) or len(i) != 32:
+            raise ValueError("a blob ID is not 32 bytes")
+        table.append(int(t), i, int(o), int(n))  # type: ignore[call-overload]
+    return table
 
 
 def _entry(t: int, no: int, off: int, n: int) -> int:
@@ -126,9 +132,9 @@ class Index:
             if no is None:
                 no = self.pack_no[p.pack_id] = len(self.packs)
                 self.packs.append((p.pack_id, p.wrapped_key))
-            for b in p.blobs:
-                if b.type != BlobType.PADDING:
-                    self.blobs.setdefault(b.id, _entry(b.type, no, b.offset, b.length))
+            for t, i, off, n in p.blobs.rows():
+                if t != BlobType.PADDING:
+                    self.blobs.setdefault(i, _entry(t, no, off, n))
 
     def snapshot_ids(self) -> list[bytes]:
         return [i for i, v in self.blobs.items() if v & 0xFF == BlobType.SNAPSHOT and i not in self.deleted]
@@ -154,9 +160,24 @@ class Index:
     # -- cache file ---------------------------------------------------------------------------------
 
     def dump(self) -> bytes:
-        recs = b"".join(_RECORD.pack(t, i, no, off, n) for i, t, no, off, n in self.entries())
-        return msgpack.packb({"version": CACHE_VERSION, "states": sorted(self.states),
-                              "deleted": sorted(self.deleted), "packs": self.packs, "blobs": recs})
+        return b"".join(self.dump_parts())
+
+    def dump_parts(self, records_per_part: int = 1 << 16) -> Iterator[bytes | bytearray]:
+        """The bytes of :meth:`dump` in parts, so that a large index is never copied whole."""
+        packer = msgpack.Packer()
+        head = {"version": CACHE_VERSION, "states": sorted(self.states), "deleted": sorted(self.deleted),
+                "packs": self.packs}
+        yield (packer.pack_map_header(len(head) + 1) + b"".join(packer.pack(k) + packer.pack(v)
+                                                                 for k, v in head.items())
+               + packer.pack("blobs") + _bin_header(_RECORD.size * len(self.blobs)))
+        part, k = bytearray(_RECORD.size * records_per_part), 0
+        for i, t, no, off, n in self.entries():
+            _RECORD.pack_into(part, k * _RECORD.size, t, i, no, off, n)
+            k += 1
+            if k == records_per_part:
+                yield part
+                part, k = bytearray(_RECORD.size * records_per_part), 0
+        yield part[: k * _RECORD.size]
 
     @classmethod
     def load(cls, raw: bytes) -> Index:
@@ -170,6 +191,15 @@ class Index:
         idx.pack_no = {p: i for i, (p, _) in enumerate(idx.packs)}
         idx.blobs = {i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(d["blobs"])}
         return idx
+
+
+def _bin_header(n: int) -> bytes:
+    # msgpack's Packer has no bin header of its own (it packs whole objects only).
+    if n < 1 << 8:
+        return b"\xc4" + n.to_bytes(1, "big")
+    if n < 1 << 16:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
 
 
 _CACHE_AD = b"kloset local index cache"
@@ -198,7 +228,12 @@ class IndexCache:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.keyring.seal_resource(_CACHE_AD, zstandard.ZstdCompressor(level=1).compress(index.dump()))
+        parts = index.dump_parts()
+        head = next(parts)
+        z = zstandard.ZstdCompressor(level=1).compressobj(size=len(head) + _RECORD.size * len(index.blobs))
+        compressed = [z.compress(head), *(z.compress(p) for p in parts), z.flush()]
+        data = self.keyring.seal_resource(_CACHE_AD, b"".join(compressed))
+        del compressed
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}")
         tmp.write_bytes(data)
         os.replace(tmp, self.path)

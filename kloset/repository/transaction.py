@@ -78,7 +78,7 @@ class Transaction:
                 slot.writer = self._new_writer()
             w = slot.writer
             w.add(blob_type, blob_id, algo, payload)
-            self._count(w.blobs[-1].length)
+            self._count(w.blobs.last_length())
             full = len(w) >= self.repo.config.pack_max_size
             if full:
                 slot.writer = None
@@ -112,7 +112,7 @@ class Transaction:
             pack_id, data = w.finish(self.repo.keyring.mac_key)
             self.repo.storage.put(ResourceType.PACKFILE, pack_id, data)
             with self._lock:
-                self.stored_bytes += len(data) - sum(b.length for b in w.blobs if b.type != BlobType.PADDING)
+                self.stored_bytes += len(data) - sum(n for t, _, _, n in w.blobs.rows() if t != BlobType.PADDING)
                 self._delta.packs.append(PackEntry(pack_id, w.wrapped_key, w.blobs))
         finally:
             self._slots.release()
@@ -153,7 +153,12 @@ class Transaction:
         self._delta.deleted = list(deleted or [])
         sid, sealed = self._delta.encode(self.repo.keyring)
         self.repo.storage.put(ResourceType.STATE, sid, sealed)
-        self.repo._merged(sid, self._delta)
+        del sealed
+        # The index takes over from here: drop this transaction's own record of what it added first,
+        # or both live at once at the peak of a large backup.
+        self._added = set()
+        delta, self._delta = self._delta, StateDelta()
+        self.repo._merged(sid, delta)
         return sid
 
     def abort(self) -> None:

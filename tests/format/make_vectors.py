@@ -258,7 +258,7 @@ def build() -> dict[str, Any]:
     }
 
     # states and the index cache
-    delta = StateDelta(packs=[PackEntry(pack_id, w.wrapped_key, list(w.blobs))], deleted=[DELETED_SNAPSHOT],
+    delta = StateDelta(packs=[PackEntry(pack_id, w.wrapped_key, w.blobs)], deleted=[DELETED_SNAPSHOT],
                        time_ns=STATE_TIME_NS)
     with scripted_urandom(STATE_NONCE, RESOURCE_SUBKEY, nonce(7)):
         sid, sealed_state = delta.encode(keyring())

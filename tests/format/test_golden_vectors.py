@@ -39,7 +39,17 @@ from kloset.encryption import CANARY, KDFParams, Keyring, MasterKeys, Sealer
 from kloset.errors import AuthenticationError, IntegrityError, LockError
 from kloset.hashing import blob_mac, derive_key, mac
 from kloset.objects import BlobType, ResourceType
-from kloset.packfile import FOOTER, INDEX_AD, BlobLocation, PackWriter, blob_ad, open_blob, read_footer, read_index
+from kloset.packfile import (
+    FOOTER,
+    INDEX_AD,
+    BlobLocation,
+    BlobTable,
+    PackWriter,
+    blob_ad,
+    open_blob,
+    read_footer,
+    read_index,
+)
 from kloset.repository.config import StoreConfig
 from kloset.repository.locks import Lock
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
@@ -600,7 +610,7 @@ def test_a_padded_pack_ends_its_blobs_with_a_padding_blob_of_1_to_256_bytes() ->
 
 def _expected_delta() -> StateDelta:
     pack = V["packfile"]["encrypted"]
-    return StateDelta(packs=[PackEntry(x(pack["pack_id"]), x(pack["wrapped_subkey"]), _pack_blobs(pack))],
+    return StateDelta(packs=[PackEntry(x(pack["pack_id"]), x(pack["wrapped_subkey"]), BlobTable(_pack_blobs(pack)))],
                       deleted=[x(d) for d in V["state"]["deleted"]], time_ns=V["state"]["time"])
 
 
@@ -665,8 +675,9 @@ def test_index_cache_dump_of_the_merged_state_is_pinned() -> None:
 
 
 def test_index_skips_padding_blobs() -> None:
-    delta = StateDelta(packs=[PackEntry(bytes(32), b"", [BlobLocation(BlobType.PADDING, bytes([1]) * 32, 0, 40),
-                                                         BlobLocation(BlobType.CHUNK, bytes([2]) * 32, 40, 40)])])
+    blobs = BlobTable([BlobLocation(BlobType.PADDING, bytes([1]) * 32, 0, 40),
+                       BlobLocation(BlobType.CHUNK, bytes([2]) * 32, 40, 40)])
+    delta = StateDelta(packs=[PackEntry(bytes(32), b"", blobs)])
     idx = Index()
     idx.merge(bytes(32), delta)
     assert list(idx.blobs) == [bytes([2]) * 32]
