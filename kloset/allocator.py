@@ -5,8 +5,8 @@ A library must not change its host's allocator; these are called only by entry p
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
+from typing import Any
 
 
 def release_large_buffers() -> None:
@@ -27,8 +27,10 @@ def release_large_buffers() -> None:
         pass  # not glibc: nothing to tune
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+class _NoPandas:
+    # A finder is anything with find_spec; subclassing importlib.abc's base would import
+    # importlib.resources and importlib.metadata, a sixth of the command's start-up.
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name == "pandas" or name.startswith("pandas."):
             raise ImportError("pandas is not loaded by this command")
         return None

@@ -76,6 +76,10 @@ class Importer(ABC):
         goes on. ``Record.open`` opens a regular file's content lazily; it may raise OSError, which the
         backup records as an error of that file."""
 
+    def prefetch(self) -> None:
+        """Start scanning in the background, ahead of :meth:`scan`, for a caller that has other work to
+        do first. Optional: the default does nothing, and :meth:`scan` works without it."""
+
     def ping(self) -> None:
         """Raise if the source cannot be reached."""
 

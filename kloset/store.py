@@ -130,16 +130,13 @@ class Store:
     def backup(self, source: str | Importer, *, tags: Iterable[str] = (), exclude: Iterable[str] = (),
                progress: bool | ProgressFn = False, **options: Any) -> Snapshot:
         """Back up a source (a location or an importer) and return the new snapshot."""
-        if isinstance(source, Importer):
-            importer = source
-        else:
-            opts = ImporterOptions(excludes=list(exclude))
-            importer = importer_class(source)(connector_config(source), opts)
+        importer = source if isinstance(source, Importer) else importer_for(source, exclude=exclude)
         bo = BackupOptions(tags=list(tags), **options)
         from .progress import bar
 
         with bar(progress, "backup") as fn:
             try:
+                importer.prefetch()  # the source is read while the snapshot list is
                 h = take_snapshot(self._repo, importer, bo, self._all_headers(), fn)
             finally:
                 importer.close()
@@ -197,6 +194,11 @@ class Store:
             "snapshot_id": s.id, "short_id": s.short_id, "timestamp": s.timestamp, "hostname": s.header.hostname,
             "root": s.root, "tags": s.tags, "files": s.summary.files, "size": s.summary.size,
             "stored": s.summary.stored} for s in self.snapshots()])
+
+
+def importer_for(source: str, *, exclude: Iterable[str] = ()) -> Importer:
+    """The importer of a location (a path or a URL), as :meth:`Store.backup` makes it."""
+    return importer_class(source)(connector_config(source), ImporterOptions(excludes=list(exclude)))
 
 
 def open_or_create_default(passphrase: str | None = None) -> Store:

@@ -18,7 +18,7 @@ from kloset.errors import ConfigError, KlosetError, NotFound
 from kloset.importer import Importer, ImporterOptions, LocationFlags
 from kloset.objects import FileInfo, Record
 
-from .walk import Entry, WalkFailed, walk, walk_in_child
+from .walk import ChildWalk, Entry, WalkFailed, walk
 
 _SCHEME = "fs://"
 
@@ -42,6 +42,7 @@ class FSImporter(Importer):
         GitIgnoreSpec.from_lines(self.options.excludes)  # a malformed pattern fails here, not in the walk
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
+        self._walk: ChildWalk | None = None
         self.ping()
 
     @property
@@ -93,11 +94,27 @@ class FSImporter(Importer):
             follow = False
             yield record
 
-    def _in_child(self) -> Iterator[Entry]:
+    def prefetch(self) -> None:
+        if self.options.max_concurrency != 1 and self._walk is None:
+            self._walk = self._start_walk()
+
+    def _start_walk(self) -> ChildWalk:
         try:
-            yield from walk_in_child(self._root, self.options.excludes)
+            return ChildWalk(self._root, self.options.excludes)
+        except OSError as e:
+            raise KlosetError(f"cannot walk {self._root}: {e}") from e
+
+    def _in_child(self) -> Iterator[Entry]:
+        child, self._walk = self._walk or self._start_walk(), None
+        try:
+            yield from child.entries()
         except (WalkFailed, OSError) as e:
             raise KlosetError(f"cannot walk {self._root}: {e}") from e
+
+    def close(self) -> None:
+        if self._walk is not None:
+            self._walk.close()
+            self._walk = None
 
     def _username(self, uid: int) -> str:
         return _cached_name(self._users, uid, lambda i: pwd.getpwuid(i).pw_name)

@@ -123,28 +123,37 @@ class WalkFailed(Exception):
     """The child walking the tree ended without finishing it."""
 
 
-def walk_in_child(root: str, excludes: list[str]) -> Iterator[Entry]:
-    """:func:`walk` run by a child process; closing the iterator early stops the child."""
-    read_fd, write_fd = os.pipe()
-    with contextlib.suppress(OSError, AttributeError):
-        import fcntl
+class ChildWalk:
+    """:func:`walk` run by a child process, which starts at once: a caller with other work to do first
+    (opening a store, say) lets the child walk ahead meanwhile. :meth:`close`, or closing the iterator
+    of :meth:`entries` early, stops the child."""
 
-        fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
-    try:
-        # -P: the script's folder (this package's modules) must not shadow the standard library.
-        proc = subprocess.Popen([sys.executable, "-P", __file__, str(write_fd)], pass_fds=(write_fd,),
-                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    finally:
-        os.close(write_fd)
-    try:
-        assert proc.stdin is not None
-        # A child that died at once closed its end: the walk then fails below, with its exit code.
+    def __init__(self, root: str, excludes: list[str]) -> None:
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):
+            import fcntl
+
+            fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        try:
+            # -P: the script's folder (this package's modules) must not shadow the standard library.
+            self._proc = subprocess.Popen([sys.executable, "-P", __file__, str(write_fd)], pass_fds=(write_fd,),
+                                          stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self._pipe = os.fdopen(read_fd, "rb")
+        assert self._proc.stdin is not None
+        # A child that died at once closed its end: the walk then fails in entries(), with its exit code.
         with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(json.dumps({"root": root, "excludes": excludes}).encode())
+            self._proc.stdin.write(json.dumps({"root": root, "excludes": excludes}).encode())
         with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()
-        with os.fdopen(read_fd, "rb") as pipe:
-            read_fd = -1
+            self._proc.stdin.close()
+
+    def entries(self) -> Iterator[Entry]:
+        proc, pipe = self._proc, self._pipe
+        try:
             while True:
                 head = pipe.read(_FRAME.size)
                 if len(head) < _FRAME.size:
@@ -157,17 +166,20 @@ def walk_in_child(root: str, excludes: list[str]) -> Iterator[Entry]:
                 if len(frame) < size:
                     break
                 yield from marshal.loads(frame)
-        assert proc.stderr is not None
-        detail = proc.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"]
-        raise WalkFailed(f"the walking process ended early (exit code {proc.wait()}): {detail[-1]}")
-    finally:
-        if read_fd >= 0:
-            os.close(read_fd)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            assert proc.stderr is not None
+            detail = proc.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"]
+            raise WalkFailed(f"the walking process ended early (exit code {proc.wait()}): {detail[-1]}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._pipe.close()
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stderr is not None:
+            self._proc.stderr.close()
+
 
 
 def _main() -> None:

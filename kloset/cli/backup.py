@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kloset.store import importer_for
+
 from . import render
 from .context import Context
 
@@ -34,12 +36,20 @@ def _excludes(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    excludes = _excludes(args)
     progress = not args.quiet and sys.stderr.isatty()
-    with context.open_or_create_store() as store:
+    importer = importer_for(args.path, exclude=_excludes(args))
+    try:
+        # The source is walked while the passphrase is stretched, which takes a good part of a short
+        # backup: the two run side by side.
+        importer.prefetch()
+        store = context.open_or_create_store()
+    except BaseException:
+        importer.close()
+        raise
+    with store:
         snap = store.backup(
-            args.path,
-            tags=args.tag, exclude=excludes, progress=progress, command_line=" ".join(sys.argv),
+            importer,
+            tags=args.tag, progress=progress, command_line=" ".join(sys.argv),
             name=args.name, category=args.category, environment=args.environment,
             perimeter=args.perimeter, job=args.job)
         s, h = snap.summary, snap.header

@@ -119,6 +119,29 @@ def test_a_wrong_passphrase_exits_4(backed_up: str, capsys: pytest.CaptureFixtur
     assert "passphrase" in err
 
 
+def _children() -> set[int]:
+    return {int(p) for task in Path("/proc/self/task").iterdir() for p in (task / "children").read_text().split()}
+
+
+@pytest.mark.parametrize("fault", ["wrong passphrase", "no store"])
+def test_a_backup_that_cannot_open_its_store_leaves_no_walk_behind(
+        backed_up: str, src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    # The walk of the source starts before the store is opened, to overlap with the passphrase's KDF.
+    location = backed_up
+    for i in range(3000):  # more than the pipe holds: the walk is still running when the store fails
+        (src / f"many-{i:05}").write_bytes(b"")
+    if fault == "wrong passphrase":
+        monkeypatch.setenv("KLOSET_PASSPHRASE", "not it")
+    else:
+        location = str(tmp_path / "nowhere")
+    before = _children()
+    code, out, _ = run(capsys, "at", location, "backup", str(src))
+    assert code == (4 if fault == "wrong passphrase" else 3)
+    assert out == ""
+    assert _children() == before
+
+
 def test_an_unknown_snapshot_exits_3(backed_up: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "at", backed_up, "ls", "ffffffffff")[0] == 3
     assert run(capsys, "at", backed_up, "cat", "ffffffffff:/a.txt")[0] == 3

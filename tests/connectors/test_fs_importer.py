@@ -379,6 +379,39 @@ def test_the_walk_runs_in_a_child_that_stops_when_the_scan_is_abandoned(tmp_path
     assert _children() == before
 
 
+def test_a_prefetched_walk_gives_the_same_records(tmp_path: Path) -> None:
+    for i in range(50):
+        (tmp_path / f"d{i % 5}").mkdir(exist_ok=True)
+        (tmp_path / f"d{i % 5}" / f"f{i}").write_bytes(b"x" * i)
+    plain = [(r.pathname, r.info) for r in FSImporter({"location": str(tmp_path)}).scan()]
+    before = _children()
+    early = FSImporter({"location": str(tmp_path)})
+    early.prefetch()
+    assert _children() - before  # walking before anyone asked for a record
+    assert [(r.pathname, r.info) for r in early.scan()] == plain
+    assert _children() == before
+
+
+def test_closing_an_importer_stops_a_prefetched_walk_never_read(tmp_path: Path) -> None:
+    for i in range(2000):
+        (tmp_path / f"f{i:05}").write_bytes(b"")
+    before = _children()
+    importer = FSImporter({"location": str(tmp_path)})
+    importer.prefetch()
+    importer.prefetch()  # once is enough: a second call starts nothing more
+    assert len(_children() - before) == 1
+    importer.close()
+    assert _children() == before
+
+
+def test_a_prefetched_walk_whose_child_cannot_start_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    importer = FSImporter({"location": str(tmp_path)})
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(KlosetError, match="cannot walk"):
+        importer.prefetch()
+
+
 def test_a_walk_whose_child_fails_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a").write_bytes(b"")
     importer = FSImporter({"location": str(tmp_path)})
