@@ -38,6 +38,11 @@ def _excludes(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, context: Context) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     importer = importer_for(args.path, exclude=_excludes(args))
+    if context.own_process:
+        # Before any thread starts and before the walk's pipe exists, which workers must not hold.
+        from kloset.snapshot.workers import prefork
+
+        prefork()
     try:
         # The source is walked while the passphrase is stretched, which takes a good part of a short
         # backup: the two run side by side.

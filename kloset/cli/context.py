@@ -16,6 +16,9 @@ class Context:
     """The part of an invocation that comes before the command: ``at LOCATION``, if given."""
 
     location: str | None = None
+    #: True when this process runs the command and nothing else (the ``kloset`` script), so the
+    #: command may tune it; False when main() is called from another program, tests included.
+    own_process: bool = False
 
     @property
     def store_location(self) -> str:

@@ -85,7 +85,7 @@ def _plakar_spelling(argv: list[str]) -> list[str]:
     return out
 
 
-def _dispatch(argv: list[str]) -> int:
+def _dispatch(argv: list[str], own_process: bool = False) -> int:
     location: str | None = None
     if argv[:1] == ["at"]:
         if len(argv) < 2:
@@ -104,7 +104,7 @@ def _dispatch(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"kloset {name}", description=COMMANDS[name])
     module.configure(parser)
     args = parser.parse_args(rest)
-    return module.run(args, Context(location))
+    return module.run(args, Context(location, own_process))
 
 
 def _tolerate_odd_names() -> None:
@@ -125,15 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # This process is ours: tune it (see kloset.allocator). No command here builds a DataFrame.
         release_large_buffers()
         without_pandas()
-    code = _run(list(sys.argv[1:] if argv is None else argv))
+    code = _run(list(sys.argv[1:] if argv is None else argv), own_process=argv is None)
     if argv is None:
         _exit(code)
     return code
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], own_process: bool = False) -> int:
     try:
-        return _dispatch(argv)
+        return _dispatch(argv, own_process)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except KlosetError as e:

@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -80,6 +81,88 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
         outbox.send((batch_id, read_batch(reader, items)))
 
 
+class _ForkedWorker:
+    """A worker forked by :func:`prefork`, with the part of Popen's interface the pool uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            if self.returncode is None:
+                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("backup worker", timeout)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, 9)
+
+
+# Workers forked ahead of need: (process, inbox's writing end, outbox's reading end).
+_forked: list[tuple[_ForkedWorker, Connection, Connection]] = []
+
+
+def prefork(processes: int | None = None) -> None:
+    """Fork the workers of a coming backup now, ready and waiting for their setup.
+
+    For a process that is kloset's own (the command line), called before it starts any thread. A
+    spawned worker spends a good part of a short backup importing kloset; a forked one has it
+    imported already, and forking costs a few milliseconds. Workers a backup does not use (nothing to
+    read) see their inbox close when this process exits, and exit."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return  # forking a process with threads could copy a lock some thread holds
+    for _ in range(processes if processes is not None else (os.cpu_count() or 1)):
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns from here
+            _forked_main(to_child, from_child, from_parent, to_parent)
+        os.close(to_child)
+        os.close(from_child)
+        _forked.append((_ForkedWorker(pid), Connection(from_parent, readable=False),
+                        Connection(to_parent, writable=False)))
+
+
+def _forked_main(inbox: int, outbox: int, *parent_ends: int) -> None:  # pragma: no cover - in the child
+    code = 0
+    try:
+        # Let go of every end that belongs to the parent, or to a sibling forked before this one: a
+        # worker must see its inbox close when the parent closes it.
+        for fd in parent_ends:
+            os.close(fd)
+        for _, conn, back in _forked:
+            conn.close()
+            back.close()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)  # a reader of the command's output must not wait for a worker
+        os.close(devnull)
+        with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
+            _serve(Connection(inbox, writable=False), Connection(outbox, readable=False))
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)  # never back into the parent's stack, its atexit hooks or its buffers
+
+
 class ProcessReaders:
     """A small pool of worker processes, each fed batches over its own pipe.
 
@@ -90,12 +173,18 @@ class ProcessReaders:
     def __init__(self, repo: Repository, processes: int) -> None:
         self._conns: list[Connection] = []
         self._inboxes: list[Connection] = []
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[subprocess.Popen[bytes] | _ForkedWorker] = []
         self._futures: dict[int, Future[list[Content]]] = {}
         self._busy = [0] * processes
         self._lock = threading.Lock()
         self._next = 0
         for _ in range(processes):
+            if _forked:
+                forked, conn, inbox = _forked.pop(0)
+                self._conns.append(conn)
+                self._inboxes.append(inbox)
+                self._procs.append(forked)
+                continue
             to_child, from_parent = os.pipe()
             to_parent, from_child = os.pipe()
             # -P: nothing from the current directory (a folder named kloset, say) may shadow the package.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +97,55 @@ def test_workers_import_kloset_from_where_it_is_installed_not_from_the_current_f
         snap = store.backup(str(tree), processes=2, progress=False)
         assert store.check().ok
     assert started == [2] and snap.summary.files == 203
+
+
+def test_forked_workers_do_the_work_of_spawned_ones(tree: Path, tmp_path: Path) -> None:
+    # Forking needs a process with no other thread: a fresh interpreter, as the command line is.
+    script = f"""
+import kloset
+from kloset.snapshot import backup, workers
+backup._PROCESSES_AFTER = 0
+backup._AWAIT_WORKERS = True
+workers.prefork(2)
+with kloset.create({str(tmp_path / "s")!r}, plaintext=True) as store:
+    snap = store.backup({str(tree)!r}, processes=2, progress=False)
+    assert not workers._forked, "the backup's pool did not take the forked workers"
+    assert store.check().ok
+    snap.restore({str(tmp_path / "out")!r})
+print(snap.summary.files)
+"""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "203"
+    for p in tree.rglob("*"):
+        if p.is_file():
+            assert (tmp_path / "out" / p.relative_to(tree)).read_bytes() == p.read_bytes()
+
+
+def _processes_naming(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and marker.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+    return found
+
+
+def test_forked_workers_a_backup_does_not_need_leave_with_the_command(tree: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store-for-forked-workers")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), KLOSET_PASSPHRASE="secret")
+
+    def kloset_command(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kloset.cli.main", "at", store, *argv], capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    assert kloset_command("create").returncode == 0
+    for _ in range(2):  # the second backup reads nothing: its forked workers are never used
+        done = kloset_command("backup", str(tree))
+        assert done.returncode == 0, done.stderr
+    assert "203 files" in done.stdout
+    deadline = time.monotonic() + 10
+    while _processes_naming(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_naming(store) == []
