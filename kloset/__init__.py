@@ -22,6 +22,7 @@ from .errors import (
     LockError,
     NotFound,
     PluginError,
+    QueryError,
     StoreNotFound,
     TransientError,
     UnsafePathError,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .snapshot.diff import Change
     from .snapshot.restore import RestoreReport
     from .snapshot.snapshot import Snapshot
-    from .store import Store, default_location
+    from .store import Store, default_location, table_schemas
 
 # The engine pulls in pyarrow (and with it NumPy): loaded on first use, so that the command line, which
 # imports this package, starts fast and can keep the DataFrame libraries out (see kloset.allocator).
@@ -48,6 +49,7 @@ _LAZY = {
     "Snapshot": ".snapshot.snapshot",
     "Store": ".store",
     "default_location": ".store",
+    "table_schemas": ".store",
 }
 
 
@@ -111,6 +113,7 @@ __all__ = [
     "LockError",
     "NotFound",
     "PluginError",
+    "QueryError",
     "Record",
     "RestoreReport",
     "Snapshot",
@@ -125,4 +128,5 @@ __all__ = [
     "create",
     "default_location",
     "open",
+    "table_schemas",
 ]

@@ -2,6 +2,7 @@
 
     KlosetError                    exit 1   anything kloset raises on purpose
     ├── ConfigError                exit 2   bad arguments, bad location, bad config file
+    │   └── QueryError                      a SQL query that cannot run (syntax, unknown table...)
     ├── NotFound                   exit 3   no such store, snapshot, path or resource
     │   └── StoreNotFound
     ├── AuthenticationError        exit 4   wrong passphrase, or a key that does not open the store
@@ -30,6 +31,10 @@ class ConfigError(KlosetError):
     """Invalid arguments, location or configuration."""
 
     exit_code = 2
+
+
+class QueryError(ConfigError):
+    """A SQL query that cannot run: a syntax error, an unknown table or column, a bad cast."""
 
 
 class NotFound(KlosetError):

@@ -16,7 +16,8 @@ from .importer import Importer
 from .location import scheme_of
 from .storage import Storage
 
-GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters"}
+GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters",
+          "viewer": "kloset.viewers"}
 
 
 @cache
@@ -58,3 +59,14 @@ def importer_class(location: str) -> type[Importer]:
 def exporter_for(config: dict[str, str]) -> Exporter:
     cls: type[Exporter] = connector_class("exporter", scheme_of(config["location"]), Exporter)
     return cls(config)
+
+
+def viewer(name: str) -> Any:
+    """A viewer module (``sql``, ...) by its entry-point name."""
+    ep = _classes("viewer").get(name)
+    if ep is None:
+        raise ConfigError(f"the {name} viewer is not installed (pip install 'kloset[{name}]')")
+    try:
+        return ep.load()  # type: ignore[attr-defined]
+    except ImportError as e:
+        raise ConfigError(f"the {name} viewer needs what it is missing: {e} (pip install 'kloset[{name}]')") from e

@@ -13,7 +13,7 @@ from .errors import ConfigError, IntegrityError, NotFound, StoreNotFound
 from .importer import Importer, ImporterOptions
 from .location import connector_config
 from .objects import BlobType
-from .registry import importer_class, storage_for
+from .registry import importer_class, storage_for, viewer
 from .repository.config import StoreConfig
 from .repository.repo import Repository
 from .snapshot.backup import BackupOptions, take_snapshot
@@ -25,6 +25,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 ProgressFn = Callable[[int, int], None]
 
@@ -187,6 +188,44 @@ class Store:
                 "snapshots": len(idx.snapshot_ids()), "packs": len(idx.packs), "blobs": len(idx.blobs),
                 "size": self._repo.storage.size()}
 
+    def packfiles(self) -> list[dict[str, Any]]:
+        """Every packfile the store's index knows: its ID, blob count, and sealed bytes by kind."""
+        idx = self._repo.index
+        counts = [[0, 0, 0, 0] for _ in idx.packs]  # blobs, data blobs, bytes, data bytes
+        for _, t, no, _, n in idx.entries():
+            c = counts[no]
+            c[0] += 1
+            c[2] += n
+            if BlobType(t).is_data:
+                c[1] += 1
+                c[3] += n
+        return [{"pack_id": pid.hex(), "blobs": b, "data_blobs": db, "bytes": n, "data_bytes": dn}
+                for (pid, _), (b, db, n, dn) in zip(idx.packs, counts, strict=True)]
+
+    # -- SQL ----------------------------------------------------------------------------------------
+
+    def duckdb(self) -> Any:
+        """A DuckDB connection over this store's snapshots (the ``sql`` viewer; ``kloset[sql]``)."""
+        return _sql_viewer().connect(self)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a SQL query over the store's snapshots (see docs/sql.md); the result as a DataFrame."""
+        return _sql_viewer().fetch(self, query, "df")
+
+    def sql_arrow(self, query: str) -> pa.Table:
+        """Run a SQL query; the result as an Arrow table."""
+        return _sql_viewer().fetch(self, query, "arrow")
+
+    def sql_rows(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a SQL query; (column names, rows as tuples), with no DataFrame library involved."""
+        result = _sql_viewer().fetch(self, query, "rows")
+        return result if result is not None else ([], [])
+
+    def query(self, query: str) -> Any:
+        """Run a SQL query; the result as a lazy DuckDB relation, for results too large to hold at once
+        (``.fetch_record_batch()``, ``.arrow()``, ``.df()``)."""
+        return _sql_viewer().query(self, query)
+
     def snapshots_frame(self) -> pd.DataFrame:
         import pandas as pd
 
@@ -194,6 +233,17 @@ class Store:
             "snapshot_id": s.id, "short_id": s.short_id, "timestamp": s.timestamp, "hostname": s.header.hostname,
             "root": s.root, "tags": s.tags, "files": s.summary.files, "size": s.summary.size,
             "stored": s.summary.stored} for s in self.snapshots()])
+
+
+def table_schemas() -> dict[str, pa.Schema]:
+    """The Arrow schema of each stored snapshot table (``files``, ``chunks``, ``xattrs``, ``errors``)."""
+    from .snapshot.index import schemas
+
+    return schemas()
+
+
+def _sql_viewer() -> Any:
+    return viewer("sql")
 
 
 def importer_for(source: str, *, exclude: Iterable[str] = ()) -> Importer:

@@ -237,7 +237,7 @@ class FSStore(Storage):
         # disk flushes off every backup.
         return self._sync and rtype is not ResourceType.LOCK
 
-    def _write(self, directory: str, name: str, data: bytes, *, bucket: bool = False,
+    def _write(self, directory: str, name: str, data: bytes | bytearray, *, bucket: bool = False,
                replace: bool = True, sync: bool | None = None) -> None:
         """Write ``directory/name`` atomically; with ``replace=False`` fail (FileExistsError) if it exists."""
         sync = self._sync if sync is None else sync

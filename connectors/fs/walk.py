@@ -102,7 +102,7 @@ def _excluded(spec: object, entry: os.DirEntry[str], parent_rel: str) -> bool:
     except OSError:
         is_dir = False  # it vanished: the walk reports that when it gets there
     # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-    return spec.match_file(rel + "/" if is_dir else rel)  # type: ignore[attr-defined, no-any-return]
+    return spec.match_file(rel + "/" if is_dir else rel)  # type: ignore[attr-defined]
 
 
 def name_bytes(name: str) -> bytes:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "locate": "find entries by name or path pattern in every snapshot",
     "check": "verify snapshots and stored data",
     "rm": "forget snapshots",
+    "sql": "query snapshots with SQL (needs kloset[sql])",
 }
 
 EPILOG = """\

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotFound
 from ..location import connector_config
 from ..registry import exporter_for
 from .diff import Change
@@ -68,6 +69,21 @@ class Snapshot:
     def table(self, name: str = "files", columns: list[str] | None = None) -> pa.Table:
         """One of the snapshot's tables (``files``, ``chunks``, ``xattrs``, ``errors``) as Arrow."""
         return self._reader.table(name, columns)
+
+    def table_pieces(self, name: str = "files") -> list[tuple[str, int]]:
+        """The pieces a table is stored in, in snapshot order: (piece ID hex, rows) each.
+
+        With :meth:`read_piece`, this lets a reader take a large table one piece at a time."""
+        return [(p.id.hex(), p.rows) for p in self.header.tables.get(name, [])]
+
+    def read_piece(self, name: str, piece_id: str) -> bytes:
+        """One piece of a table as the Parquet file it is stored as (see docs/format.md)."""
+        from .index import BLOB_TYPES
+
+        ids = {p.id.hex(): p.id for p in self.header.tables.get(name, [])}
+        if piece_id not in ids:
+            raise NotFound(f"snapshot {self.short_id} has no {name} piece {piece_id[:16]}")
+        return self._repo.get_blob(BLOB_TYPES[name], ids[piece_id])
 
     def files(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The file index as a DataFrame, one row per entry, in snapshot order."""

@@ -459,8 +459,10 @@ def test_process_exit_codes(tmp_path: Path) -> None:
 
 
 def _imports_pandas(*argv: str) -> bool:
-    code = ("import sys\nfrom kloset.cli.main import main\n"
-            f"assert main({list(argv)!r}) == 0\nprint('pandas' in sys.modules)")
+    # os._exit, as the command itself ends: the interpreter's teardown of pyarrow's thread pools can
+    # abort a process that has finished its work (apache/arrow#34314, see kloset.cli.main._exit).
+    code = ("import os, sys\nfrom kloset.cli.main import main\n"
+            f"assert main({list(argv)!r}) == 0\nprint('pandas' in sys.modules, flush=True)\nos._exit(0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()[-1] == "True"

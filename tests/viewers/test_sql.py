@@ -1,0 +1,202 @@
+"""The SQL viewer on real stores and a real DuckDB: its tables, pruning, errors, and `kloset sql`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kloset
+from kloset.cli.main import main
+from kloset.viewers.sql import index as sql_index
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("KLOSET_PASSPHRASE", "sql secret")
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.txt").write_text("alpha\n")
+    (root / "docs" / "b.csv").write_text("x,y\n1,2\n3,4\n")
+    (root / "big.bin").write_bytes(os.urandom(3 << 20))
+    (root / "same.txt").write_text("alpha\n")
+    (root / "link").symlink_to("docs/a.txt")
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path, src: Path) -> Iterator[kloset.Store]:
+    """Two snapshots: the tree, then the tree with one file added and one removed."""
+    s = kloset.create(str(tmp_path / "store"))
+    s.backup(str(src), tags=["first"])
+    (src / "docs" / "c.txt").write_text("gamma\n")
+    (src / "same.txt").unlink()
+    s.backup(str(src), tags=["second"])
+    yield s
+    s.close()
+
+
+def test_snapshots_table_has_one_row_per_snapshot(store: kloset.Store) -> None:
+    df = store.sql("SELECT * FROM snapshots ORDER BY timestamp")
+    snaps = store.snapshots()
+    assert list(df.snapshot_id) == [s.id for s in snaps]
+    assert list(df.short_id) == [s.short_id for s in snaps]
+    assert [list(t) for t in df.tags] == [["first"], ["second"]]
+    assert list(df.files) == [s.summary.files for s in snaps]
+    for col in ("timestamp", "duration", "hostname", "username", "name", "category", "environment", "job",
+                "importer_type", "origin", "root", "dirs", "errors", "size", "stored_size"):
+        assert col in df.columns
+
+
+def test_files_table_matches_the_snapshot_index(store: kloset.Store, src: Path) -> None:
+    latest = store.snapshot("latest")
+    df = store.sql(f"SELECT * FROM files WHERE snapshot_id = '{latest.id}' ORDER BY path")
+    ref = latest.files().sort_values("path")
+    assert list(df.path) == list(ref.path)
+    assert list(df["size"]) == list(ref["size"])
+    assert list(df.object_id.fillna("")) == list(ref.object_id.fillna(""))
+    row = df[df.path == f"{src}/docs/a.txt"].iloc[0]
+    assert (row.dirname, row["name"], row.type, row.content_type) == (f"{src}/docs", "a.txt", "file", "text/plain")
+    link = df[df.path == f"{src}/link"].iloc[0]
+    assert (link.type, link.target) == ("symlink", "docs/a.txt")
+    assert df[df.path == str(src)].iloc[0].type == "dir"
+
+
+def test_cross_snapshot_questions_are_one_query(store: kloset.Store, src: Path) -> None:
+    first, second = (s.id for s in store.snapshots())
+    changed = store.sql(f"""
+        SELECT coalesce(a.path, b.path) AS path,
+               CASE WHEN a.path IS NULL THEN 'added' WHEN b.path IS NULL THEN 'removed' ELSE 'modified' END AS change
+        FROM (SELECT * FROM files WHERE snapshot_id = '{first}') a
+        FULL JOIN (SELECT * FROM files WHERE snapshot_id = '{second}') b ON a.path = b.path
+        WHERE a.path IS NULL OR b.path IS NULL OR a.object_id IS DISTINCT FROM b.object_id
+        ORDER BY path""")
+    assert dict(zip(changed.path, changed.change, strict=True)) == {
+        f"{src}/docs/c.txt": "added", f"{src}/same.txt": "removed"}
+    dups = store.sql("""SELECT object_id, count(DISTINCT path) AS paths FROM files
+                        WHERE type = 'file' GROUP BY object_id HAVING count(DISTINCT path) > 1""")
+    assert list(dups.paths) == [2]  # docs/a.txt and same.txt hold the same bytes
+
+
+def test_chunks_objects_and_packfiles(store: kloset.Store) -> None:
+    latest = store.snapshot("latest").id
+    chunks = store.sql(f"""SELECT object_id, sum(size) AS size, count(*) AS n FROM chunks
+                          WHERE snapshot_id = '{latest}' GROUP BY object_id""")
+    files = store.sql(f"SELECT object_id, size, chunks FROM files WHERE snapshot_id = '{latest}' AND size > 0")
+    merged = files.merge(chunks, on="object_id", suffixes=("", "_c"))
+    assert len(merged) == len(files)
+    assert (merged["size"] == merged["size_c"]).all() and (merged["chunks"] == merged["n"]).all()
+    objects = store.sql("SELECT * FROM objects WHERE size = 3145728")
+    assert (len(objects), int(objects.snapshots[0])) == (1, 2)  # stored once, in both snapshots
+    packs = store.sql("SELECT sum(blobs) AS blobs FROM packfiles")
+    assert int(packs.blobs[0]) == store.info()["blobs"]
+
+
+def test_a_query_naming_one_snapshot_reads_no_piece_of_another(store: kloset.Store,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    real = sql_index.IndexFileSystem._piece
+
+    def spy(self: sql_index.IndexFileSystem, path: str) -> bytes:
+        read.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(sql_index.IndexFileSystem, "_piece", spy)
+    first, second = (s.id for s in store.snapshots())
+    assert int(store.sql(f"SELECT count(*) AS n FROM files WHERE snapshot_id = '{first}'").n[0]) > 0
+    assert read and all(f"/{first}/" in p for p in read)
+    assert not any(second in p for p in read)
+
+
+def test_a_damaged_piece_names_its_snapshot(store: kloset.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = store.snapshot("latest")
+    real = kloset.Snapshot.read_piece
+
+    def damaged(self: kloset.Snapshot, name: str, piece_id: str) -> bytes:
+        if self.id == victim.id:
+            raise kloset.IntegrityError("blob 1234 in packfile 5678: authentication tag mismatch")
+        return real(self, name, piece_id)
+
+    monkeypatch.setattr(kloset.Snapshot, "read_piece", damaged)
+    with pytest.raises(kloset.IntegrityError, match=f"snapshot {victim.short_id}"):
+        store.sql("SELECT count(*) FROM files")
+
+
+@pytest.mark.parametrize("query", ["SELEC 1", "SELECT * FROM no_such_table", "SELECT no_such_column FROM files"])
+def test_bad_queries_are_query_errors(store: kloset.Store, query: str) -> None:
+    with pytest.raises(kloset.QueryError):
+        store.sql(query)
+
+
+def test_sql_cannot_write_to_the_store(store: kloset.Store, tmp_path: Path) -> None:
+    before = sorted((p.relative_to(tmp_path), p.stat().st_size) for p in (tmp_path / "store").rglob("*"))
+    with pytest.raises(kloset.QueryError):
+        store.sql("COPY (SELECT 1) TO 'kloset-index://files/x/y.parquet'")
+    with pytest.raises(kloset.QueryError):
+        store.sql("INSERT INTO files_pieces VALUES (1)")
+    after = sorted((p.relative_to(tmp_path), p.stat().st_size) for p in (tmp_path / "store").rglob("*"))
+    assert before == after
+
+
+def test_new_snapshots_appear_in_the_next_query(store: kloset.Store, src: Path) -> None:
+    assert int(store.sql("SELECT count(*) AS n FROM snapshots").n[0]) == 2
+    store.backup(str(src))
+    assert int(store.sql("SELECT count(*) AS n FROM snapshots").n[0]) == 3
+
+
+def test_arrow_and_relation_results(store: kloset.Store) -> None:
+    t = store.sql_arrow("SELECT path, size FROM files")
+    assert t.column_names == ["path", "size"] and t.num_rows > 0
+    rel = store.query("SELECT path FROM files")
+    assert len(rel.fetchall()) == t.num_rows
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_kloset_sql_prints_an_aligned_table(store: kloset.Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "at", store.location, "sql", "SELECT short_id, files FROM snapshots ORDER BY timestamp")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["short_id", "files"] and set(lines[1]) <= {"-", " "}
+    assert [ln.split()[0] for ln in lines[2:]] == [s.short_id for s in store.snapshots()]
+    assert len({len(ln) for ln in lines[2:]}) == 1  # aligned
+
+
+def test_kloset_sql_csv_and_json(store: kloset.Store, capsys: pytest.CaptureFixture[str]) -> None:
+    q = "SELECT short_id, tags, timestamp FROM snapshots ORDER BY timestamp"
+    code, out, _ = _run(capsys, "at", store.location, "sql", "--json", q)
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["tags"] for r in rows] == [["first"], ["second"]]
+    code, out, _ = _run(capsys, "at", store.location, "sql", "--csv", q)
+    assert code == 0 and out.splitlines()[0] == "short_id,tags,timestamp" and len(out.splitlines()) == 3
+
+
+def test_kloset_sql_errors_exit_non_zero(store: kloset.Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "at", store.location, "sql", "SELECT * FROM nowhere")
+    assert code == 2 and out == "" and "nowhere" in err
+
+
+def test_kloset_sql_reads_statements_from_its_input(store: kloset.Store, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("SELECT 40 + 2 AS answer;\nSELECT nope;\nSELECT\n'x' AS y;\n"))
+    code, out, err = _run(capsys, "at", store.location, "sql", "--csv")
+    assert out.splitlines() == ["answer", "42", "y", "x"]
+    assert "nope" in err and code == 2  # the failed statement is reported, the next one still runs

@@ -1,0 +1,164 @@
+"""A DuckDB connection over one store: its tables as views, documented in docs/sql.md."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+import kloset
+
+from .index import IndexFileSystem, dataset
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Stored tables, each registered as <name>_pieces, and the views over them that users query.
+_STORED = ("files", "chunks", "xattrs", "errors")
+
+_VIEWS = {
+    "files": """
+        SELECT snapshot_id, path,
+               CASE WHEN path = '/' THEN NULL
+                    ELSE coalesce(nullif(regexp_replace(path, '/[^/]*$', ''), ''), '/') END AS dirname,
+               CASE WHEN path = '/' THEN '/' ELSE regexp_extract(path, '[^/]*$') END AS name,
+               type, mode, uid, gid, "user", "group", size, mtime, ctime, inode, nlink, target,
+               lower(hex(object_id)) AS object_id, content_type, entropy, chunks, dev, rdev, raw_path
+        FROM files_pieces""",
+    # Objects of one chunk are stored as that chunk and have no rows of their own in the stored table.
+    "chunks": """
+        SELECT snapshot_id, lower(hex(object_id)) AS object_id, seq, lower(hex(chunk_id)) AS chunk_id,
+               "offset", size
+        FROM chunks_pieces
+        UNION ALL
+        SELECT DISTINCT snapshot_id, lower(hex(object_id)), 0, lower(hex(object_id)), 0, size
+        FROM files_pieces WHERE chunks = 1""",
+    "objects": """
+        SELECT lower(hex(object_id)) AS object_id, any_value(size) AS size, any_value(chunks) AS chunks,
+               any_value(content_type) AS content_type, any_value(entropy) AS entropy,
+               count(*) AS files, count(DISTINCT snapshot_id) AS snapshots
+        FROM files_pieces WHERE object_id IS NOT NULL GROUP BY object_id""",
+    "xattrs": "SELECT snapshot_id, path, name, value FROM xattrs_pieces",
+    "errors": "SELECT snapshot_id, path, error FROM errors_pieces",
+}
+
+
+def _snapshots_table(snaps: list[kloset.Snapshot]) -> pa.Table:
+    import pyarrow as pa
+
+    rows = []
+    for s in snaps:
+        h, m = s.header, s.summary
+        rows.append({
+            "snapshot_id": s.id, "short_id": s.short_id, "timestamp": h.timestamp_ns,
+            "duration": h.duration_ns // 1000, "hostname": h.hostname, "username": h.username, "name": h.name,
+            "category": h.category, "environment": h.environment, "perimeter": h.perimeter, "job": h.job,
+            "tags": list(h.tags), "importer_type": h.importer_type, "origin": h.importer_origin,
+            "root": h.importer_root, "files": m.files, "dirs": m.dirs, "symlinks": m.symlinks,
+            "errors": m.errors, "size": m.size, "stored_size": m.stored, "parent": h.parent.hex() or None,
+            "os": h.os, "arch": h.arch, "command_line": h.command_line})
+    schema = pa.schema([  # type: ignore[arg-type]
+        ("snapshot_id", pa.string()), ("short_id", pa.string()), ("timestamp", pa.timestamp("ns", tz="UTC")),
+        ("duration", pa.duration("us")), ("hostname", pa.string()), ("username", pa.string()),
+        ("name", pa.string()), ("category", pa.string()), ("environment", pa.string()),
+        ("perimeter", pa.string()), ("job", pa.string()), ("tags", pa.list_(pa.string())),
+        ("importer_type", pa.string()), ("origin", pa.string()), ("root", pa.string()), ("files", pa.int64()),
+        ("dirs", pa.int64()), ("symlinks", pa.int64()), ("errors", pa.int64()), ("size", pa.int64()),
+        ("stored_size", pa.int64()), ("parent", pa.string()), ("os", pa.string()), ("arch", pa.string()),
+        ("command_line", pa.string())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _packfiles_table(store: kloset.Store) -> pa.Table:
+    import pyarrow as pa
+
+    schema = pa.schema([  # type: ignore[arg-type]
+        ("pack_id", pa.string()), ("blobs", pa.int64()), ("data_blobs", pa.int64()), ("bytes", pa.int64()),
+        ("data_bytes", pa.int64())])
+    return pa.Table.from_pylist(store.packfiles(), schema=schema)
+
+
+class StoreConnection:
+    """One DuckDB connection whose views follow the store's snapshots."""
+
+    def __init__(self, store: kloset.Store) -> None:
+        self.store = store
+        self.con = duckdb.connect(":memory:")
+        self.fs = IndexFileSystem(store)
+        self._seen: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Point the views at the store's snapshots as they are now (cheap when nothing changed)."""
+        with self._lock:
+            snaps = self.store.snapshots()
+            ids = tuple(s.id for s in snaps)
+            if ids == self._seen:
+                return
+            for table in _STORED:
+                self.con.register(f"{table}_pieces", dataset(self.fs, table, snaps))
+            self.con.register("snapshots_table", _snapshots_table(snaps))
+            self.con.register("packfiles_table", _packfiles_table(self.store))
+            self.con.execute("CREATE OR REPLACE TEMP VIEW snapshots AS SELECT * FROM snapshots_table")
+            self.con.execute("CREATE OR REPLACE TEMP VIEW packfiles AS SELECT * FROM packfiles_table")
+            for name, body in _VIEWS.items():
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
+            self._seen = ids
+
+
+_connections: weakref.WeakKeyDictionary[Any, StoreConnection] = weakref.WeakKeyDictionary()
+_connections_lock = threading.Lock()
+
+
+def connect(store: kloset.Store) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB connection with the store's tables (``snapshots``, ``files``, ...)."""
+    return StoreConnection(store).con
+
+
+def _error(e: duckdb.Error) -> kloset.KlosetError:
+    return kloset.QueryError(str(e))
+
+
+def _connection(store: kloset.Store) -> StoreConnection:
+    with _connections_lock:
+        conn = _connections.get(store)
+        if conn is None:
+            conn = _connections[store] = StoreConnection(store)
+    conn.refresh()
+    return conn
+
+
+def query(store: kloset.Store, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run ``sql`` on the store's connection, kept for the store's lifetime (its piece cache stays warm).
+
+    The relation is lazy: a damaged piece it meets while fetched reads as empty. :func:`fetch` raises
+    instead; use it unless the result is too large to hold."""
+    try:
+        return _connection(store).con.sql(sql)
+    except duckdb.Error as e:
+        raise _error(e) from e
+
+
+def fetch(store: kloset.Store, sql: str, form: str = "df") -> Any:
+    """Run ``sql`` and fetch the whole result: ``df`` (pandas), ``arrow``, or ``rows`` (with column names).
+
+    IntegrityError, naming the snapshot, when a piece of the index the query read is damaged."""
+    conn = _connection(store)
+    conn.fs.take_errors()
+    try:
+        rel = conn.con.sql(sql)
+        if rel is None:  # a statement with no result (SET, PRAGMA...)
+            result: Any = None
+        elif form == "rows":
+            result = rel.columns, rel.fetchall()
+        else:
+            result = rel.to_arrow_table() if form == "arrow" else rel.df()
+    except duckdb.Error as e:
+        raise _error(e) from e
+    errors = conn.fs.take_errors()
+    if errors:
+        raise kloset.IntegrityError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    return result
