@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +201,29 @@ def test_kloset_sql_reads_statements_from_its_input(store: kloset.Store, capsys:
     code, out, err = _run(capsys, "at", store.location, "sql", "--csv")
     assert out.splitlines() == ["answer", "42", "y", "x"]
     assert "nope" in err and code == 2  # the failed statement is reported, the next one still runs
+
+
+# -- docs/sql.md --------------------------------------------------------------------------------------
+
+DOC = Path(__file__).parents[2] / "docs" / "sql.md"
+RECIPES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_the_documentation_has_its_recipes() -> None:
+    assert len(RECIPES) >= 6
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.splitlines()[0][:40] for r in RECIPES])
+def test_every_documented_recipe_runs(store: kloset.Store, recipe: str) -> None:
+    df = store.sql(recipe)
+    assert len(df.columns) >= 2
+    assert len(df) > 0
+
+
+def test_documented_columns_exist(store: kloset.Store) -> None:
+    for table in ("snapshots", "files", "chunks", "objects", "xattrs", "errors", "packfiles"):
+        section = DOC.read_text().split(f"### `{table}`")[1].split("###")[0].split("## Recipes")[0]
+        documented = {c for c in re.findall(r"`([a-z_]+)`", section) if c not in {
+            "file", "dir", "symlink", "fifo", "socket", "device", "fs"}}
+        columns = set(store.sql(f"SELECT * FROM {table} LIMIT 0").columns)
+        assert documented <= columns, (table, documented - columns)
