@@ -222,8 +222,34 @@ def test_every_documented_recipe_runs(store: kloset.Store, recipe: str) -> None:
 
 def test_documented_columns_exist(store: kloset.Store) -> None:
     for table in ("snapshots", "files", "chunks", "objects", "xattrs", "errors", "packfiles"):
-        section = DOC.read_text().split(f"### `{table}`")[1].split("###")[0].split("## Recipes")[0]
+        section = DOC.read_text().split(f"### `{table}`")[1].split("###")[0].split("\n## ")[0]
         documented = {c for c in re.findall(r"`([a-z_]+)`", section) if c not in {
             "file", "dir", "symlink", "fifo", "socket", "device", "fs"}}
         columns = set(store.sql(f"SELECT * FROM {table} LIMIT 0").columns)
         assert documented <= columns, (table, documented - columns)
+
+
+# -- contents ---------------------------------------------------------------------------------------
+
+
+def test_files_inside_a_backup_read_from_sql(store: kloset.Store, src: Path) -> None:
+    df = store.sql(f"SELECT * FROM read_csv('kloset://latest{src}/docs/b.csv') ORDER BY x")
+    assert list(df.x) == [1, 3] and list(df.y) == [2, 4]
+    first = store.snapshots()[0].short_id
+    df = store.sql(f"SELECT content FROM read_text('kloset://{first}{src}/same.txt')")
+    assert list(df.content) == ["alpha\n"]  # same.txt is only in the first snapshot
+    df = store.sql(f"SELECT filename FROM read_text('kloset://latest{src}/docs/*.txt') ORDER BY 1")
+    assert [f.rsplit("/", 1)[1] for f in df.filename] == ["a.txt", "c.txt"]
+    df = store.sql(f"""SELECT kloset_read_text('latest', '{src}/docs/a.txt') AS text,
+                              octet_length(kloset_read_blob('latest', '{src}/big.bin')) AS n""")
+    assert (df.text[0], int(df.n[0])) == ("alpha\n", 3 << 20)
+
+
+def test_a_file_missing_from_the_snapshot_is_a_query_error(store: kloset.Store, src: Path) -> None:
+    with pytest.raises(kloset.QueryError):
+        store.sql(f"SELECT * FROM read_text('kloset://latest{src}/same.txt')")  # removed before it
+
+
+def test_sql_cannot_write_into_a_snapshot(store: kloset.Store, tmp_path: Path) -> None:
+    with pytest.raises(kloset.QueryError):
+        store.sql("COPY (SELECT 1 AS x) TO 'kloset://latest/tmp/out.csv'")

@@ -10,6 +10,7 @@ import duckdb
 
 import kloset
 
+from .contents import register as register_contents
 from .index import IndexFileSystem, dataset
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class StoreConnection:
         self.store = store
         self.con = duckdb.connect(":memory:")
         self.fs = IndexFileSystem(store)
+        register_contents(self.con, store)
         self._seen: tuple[str, ...] | None = None
         self._lock = threading.Lock()
         self.refresh()
