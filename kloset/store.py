@@ -222,8 +222,8 @@ class Store:
         return result if result is not None else ([], [])
 
     def query(self, query: str) -> Any:
-        """Run a SQL query; the result as a lazy DuckDB relation, for results too large to hold at once
-        (``.fetch_record_batch()``, ``.arrow()``, ``.df()``)."""
+        """Run a SQL query; its result, fetched when asked for: ``.df()``, ``.arrow()``, ``.fetchall()``,
+        or ``.batches()`` (Arrow record batches, for results too large to hold at once)."""
         return _sql_viewer().query(self, query)
 
     def snapshots_frame(self) -> pd.DataFrame:

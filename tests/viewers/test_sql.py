@@ -129,6 +129,10 @@ def test_a_damaged_piece_names_its_snapshot(store: kloset.Store, monkeypatch: py
     monkeypatch.setattr(kloset.Snapshot, "read_piece", damaged)
     with pytest.raises(kloset.IntegrityError, match=f"snapshot {victim.short_id}"):
         store.sql("SELECT count(*) FROM files")
+    result = store.query("SELECT path FROM files")
+    with pytest.raises(kloset.IntegrityError, match=f"snapshot {victim.short_id}"):
+        list(result.batches())
+    assert store.sql(f"SELECT count(*) AS n FROM files WHERE snapshot_id <> '{victim.id}'").n[0] > 0
 
 
 @pytest.mark.parametrize("query", ["SELEC 1", "SELECT * FROM no_such_table", "SELECT no_such_column FROM files"])
@@ -156,8 +160,10 @@ def test_new_snapshots_appear_in_the_next_query(store: kloset.Store, src: Path) 
 def test_arrow_and_relation_results(store: kloset.Store) -> None:
     t = store.sql_arrow("SELECT path, size FROM files")
     assert t.column_names == ["path", "size"] and t.num_rows > 0
-    rel = store.query("SELECT path FROM files")
-    assert len(rel.fetchall()) == t.num_rows
+    result = store.query("SELECT path FROM files")
+    assert len(result.fetchall()) == t.num_rows
+    assert sum(b.num_rows for b in result.batches(rows=2)) == t.num_rows
+    assert result.columns == ["path"]
 
 
 # -- the command ------------------------------------------------------------------------------------

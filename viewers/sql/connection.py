@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -133,13 +134,64 @@ def _connection(store: kloset.Store) -> StoreConnection:
     return conn
 
 
-def query(store: kloset.Store, sql: str) -> duckdb.DuckDBPyRelation:
-    """Run ``sql`` on the store's connection, kept for the store's lifetime (its piece cache stays warm).
+class Result:
+    """A query's result, fetched when asked for, as often as asked for.
 
-    The relation is lazy: a damaged piece it meets while fetched reads as empty. :func:`fetch` raises
-    instead; use it unless the result is too large to hold."""
+    Every fetch raises IntegrityError, naming the snapshot, when a piece of the index it read is
+    damaged (such a piece reads as empty inside DuckDB's scan, see index.py)."""
+
+    def __init__(self, conn: StoreConnection, relation: duckdb.DuckDBPyRelation | None) -> None:
+        self._conn = conn
+        #: The DuckDB relation itself, for what this class does not wrap (unchecked for damage).
+        self.relation = relation
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.relation.columns) if self.relation is not None else []
+
+    def _checked(self, fetch: Any, *args: Any) -> Any:
+        self._conn.fs.take_errors()
+        try:
+            result = fetch(*args) if self.relation is not None else None
+        except duckdb.Error as e:
+            raise _error(e) from e
+        self._raise_damage()
+        return result
+
+    def _raise_damage(self) -> None:
+        errors = self._conn.fs.take_errors()
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise kloset.IntegrityError(errors[0] + more)
+
+    def df(self) -> Any:
+        """The whole result as a pandas DataFrame."""
+        return self._checked(lambda: self.relation.df())  # type: ignore[union-attr]
+
+    def arrow(self) -> pa.Table:
+        """The whole result as an Arrow table."""
+        return self._checked(lambda: self.relation.to_arrow_table())  # type: ignore[union-attr]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._checked(lambda: self.relation.fetchall() if self.relation is not None else [])
+
+    def batches(self, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The result as Arrow record batches, for results too large to hold at once."""
+        if self.relation is None:
+            return
+        self._conn.fs.take_errors()
+        try:
+            yield from self.relation.to_arrow_reader(rows)
+        except duckdb.Error as e:
+            raise _error(e) from e
+        self._raise_damage()
+
+
+def query(store: kloset.Store, sql: str) -> Result:
+    """Run ``sql`` on the store's connection, kept for the store's lifetime (its piece cache stays warm)."""
+    conn = _connection(store)
     try:
-        return _connection(store).con.sql(sql)
+        return Result(conn, conn.con.sql(sql))
     except duckdb.Error as e:
         raise _error(e) from e
 
@@ -148,19 +200,9 @@ def fetch(store: kloset.Store, sql: str, form: str = "df") -> Any:
     """Run ``sql`` and fetch the whole result: ``df`` (pandas), ``arrow``, or ``rows`` (with column names).
 
     IntegrityError, naming the snapshot, when a piece of the index the query read is damaged."""
-    conn = _connection(store)
-    conn.fs.take_errors()
-    try:
-        rel = conn.con.sql(sql)
-        if rel is None:  # a statement with no result (SET, PRAGMA...)
-            result: Any = None
-        elif form == "rows":
-            result = rel.columns, rel.fetchall()
-        else:
-            result = rel.to_arrow_table() if form == "arrow" else rel.df()
-    except duckdb.Error as e:
-        raise _error(e) from e
-    errors = conn.fs.take_errors()
-    if errors:
-        raise kloset.IntegrityError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
-    return result
+    result = query(store, sql)
+    if result.relation is None:  # a statement with no result (SET, PRAGMA...)
+        return None
+    if form == "rows":
+        return result.columns, result.fetchall()
+    return result.arrow() if form == "arrow" else result.df()
