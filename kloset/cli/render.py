@@ -41,16 +41,23 @@ def seconds(ns: int) -> str:
     return f"{ns / 1e9:.1f}s"
 
 
-def table(rows: Sequence[Sequence[str]], right: Iterable[int] = ()) -> list[str]:
-    """Rows as lines of aligned columns; the last column is never padded, so names may be long."""
-    if not rows:
+def table(rows: Sequence[Sequence[str]], right: Iterable[int] = (), header: Sequence[str] | None = None) -> list[str]:
+    """Rows as lines of aligned columns; a header comes first, underlined. The last column is padded
+    only when it is right-aligned, so that names there may be long."""
+    body = [header, *rows] if header is not None else list(rows)
+    if not body:
         return []
     right = set(right)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for r in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r[:-1], widths, strict=True))]
-        lines.append("  ".join([*cells, r[-1]]).rstrip())
+    last = len(body[0]) - 1
+    widths = [max(len(r[i]) for r in body) for i in range(last + 1)]
+
+    def line(r: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) if i < last else c
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    lines = [line(r) for r in body]
+    if header is not None:
+        lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
 
 

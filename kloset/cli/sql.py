@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import json
 import sys
 from typing import Any
 
 import kloset
 
+from . import render
 from .context import Context
 
 
@@ -31,6 +31,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
@@ -45,33 +49,21 @@ def _json_value(value: Any) -> Any:
     return str(value)  # decimals, UUIDs, intervals
 
 
-def render_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    """An aligned text table: numbers to the right, everything else to the left."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in rows if r[i] is not None)
-               for i in range(len(columns))]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
-
-    out = [line(columns), "  ".join("-" * w for w in widths)]
-    out += [line(r) for r in cells]
-    return "\n".join(out)
-
-
 def _print(columns: list[str], rows: list[tuple[Any, ...]], args: argparse.Namespace) -> None:
     if args.csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
         w.writerows([[_cell(v) for v in row] for row in rows])
     elif args.json:
-        json.dump([{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows], sys.stdout,
-                  ensure_ascii=False)
-        sys.stdout.write("\n")
+        render.write_json([{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows])
     elif columns:
-        print(render_table(columns, rows))
+        numeric = [i for i in range(len(columns)) if all(_is_number(r[i]) for r in rows if r[i] is not None)]
+        render.write_lines(render.table([[_cell(v) for v in row] for row in rows], right=numeric, header=columns))
+
+
+def _run_one(store: kloset.Store, query: str, args: argparse.Namespace) -> None:
+    columns, rows = store.sql_rows(query)
+    _print(columns, rows, args)
 
 
 def _prompt(store: kloset.Store, args: argparse.Namespace) -> int:
@@ -83,29 +75,25 @@ def _prompt(store: kloset.Store, args: argparse.Namespace) -> int:
         try:
             line = input(("kloset> " if not buffer else "   ...> ") if interactive else "")
         except EOFError:
-            break
-        buffer.append(line)
+            line = None
+        if line is not None:
+            buffer.append(line)
         text = "\n".join(buffer).strip()
-        if not text.endswith(";"):
-            continue
-        buffer = []
-        try:
-            columns, rows = store.sql_rows(text)
-            _print(columns, rows, args)
-        except kloset.KlosetError as e:
-            print(f"kloset: error: {e}", file=sys.stderr)
-            failed = e.exit_code
-    rest = "\n".join(buffer).strip()
-    if rest:  # a last statement without its ';'
-        columns, rows = store.sql_rows(rest)
-        _print(columns, rows, args)
-    return failed
+        # A statement ends with its ';', or with the input (a last one without its ';').
+        if text and (line is None or text.endswith(";")):
+            buffer = []
+            try:
+                _run_one(store, text, args)
+            except kloset.KlosetError as e:
+                print(f"kloset: error: {e}", file=sys.stderr)
+                failed = e.exit_code
+        if line is None:
+            return failed
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
     with context.open_store() as store:
         if args.query is None:
             return _prompt(store, args)
-        columns, rows = store.sql_rows(args.query)
-        _print(columns, rows, args)
+        _run_one(store, args.query, args)
     return 0
