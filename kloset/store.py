@@ -191,12 +191,13 @@ class Store:
     def packfiles(self) -> list[dict[str, Any]]:
         """Every packfile the store's index knows: its ID, blob count, and sealed bytes by kind."""
         idx = self._repo.index
+        data_types = {int(t) for t in BlobType if t.is_data}
         counts = [[0, 0, 0, 0] for _ in idx.packs]  # blobs, data blobs, bytes, data bytes
         for _, t, no, _, n in idx.entries():
             c = counts[no]
             c[0] += 1
             c[2] += n
-            if BlobType(t).is_data:
+            if t in data_types:
                 c[1] += 1
                 c[3] += n
         return [{"pack_id": pid.hex(), "blobs": b, "data_blobs": db, "bytes": n, "data_bytes": dn}

@@ -32,6 +32,7 @@ class Snapshot:
         self._repo = repo
         self.header = header
         self._reader = SnapshotReader(repo, header)
+        self._piece_ids: dict[str, set[bytes]] = {}
 
     # -- metadata -----------------------------------------------------------------------------------
 
@@ -80,10 +81,14 @@ class Snapshot:
         """One piece of a table as the Parquet file it is stored as (see docs/format.md)."""
         from .index import BLOB_TYPES
 
-        ids = {p.id.hex(): p.id for p in self.header.tables.get(name, [])}
-        if piece_id not in ids:
+        # Looked up in a set made once: a reader takes every piece of a table, one call each.
+        ids = self._piece_ids.get(name)
+        if ids is None:
+            ids = self._piece_ids[name] = {p.id for p in self.header.tables.get(name, [])}
+        blob_id = bytes.fromhex(piece_id) if len(piece_id) == 64 else b""
+        if blob_id not in ids:
             raise NotFound(f"snapshot {self.short_id} has no {name} piece {piece_id[:16]}")
-        return self._repo.get_blob(BLOB_TYPES[name], ids[piece_id])
+        return self._repo.get_blob(BLOB_TYPES[name], blob_id)
 
     def files(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The file index as a DataFrame, one row per entry, in snapshot order."""

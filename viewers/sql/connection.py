@@ -129,7 +129,7 @@ def _connection(store: kloset.Store) -> StoreConnection:
     with _connections_lock:
         conn = _connections.get(store)
         if conn is None:
-            conn = _connections[store] = StoreConnection(store)
+            return _connections.setdefault(store, StoreConnection(store))  # up to date as made
     conn.refresh()
     return conn
 

@@ -26,18 +26,21 @@ class ContentsFileSystem(AbstractFileSystem):
     def __init__(self, store: kloset.Store, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.store = store
-        self._listings: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        self._listings: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
-    def _split(self, path: str) -> tuple[kloset.Snapshot, str]:
+    def _split(self, path: str) -> tuple[str, kloset.Snapshot, str]:
+        """(the snapshot as the path names it, the snapshot, the absolute path inside it)."""
         ref, _, inner = self._strip_protocol(path).lstrip("/").partition("/")
         snap = self.store.snapshot(ref)
-        return snap, "/" + posixpath.normpath(inner).lstrip("/") if inner else "/"
+        return ref, snap, "/" + posixpath.normpath(inner).lstrip("/") if inner else "/"
 
     def _listing(self, snap: kloset.Snapshot, ref: str) -> dict[str, list[dict[str, Any]]]:
-        """Directory -> its entries, built once per snapshot from the files table (paths and sizes only)."""
+        """Directory -> its entries, built once per snapshot from the files table (paths and sizes only).
+
+        Kept per name of the snapshot too: the entries' names start with it."""
         with self._lock:
-            cached = self._listings.get(snap.id)
+            cached = self._listings.get((snap.id, ref))
         if cached is not None:
             return cached
         table = snap.table("files", ["path", "type", "size"]).to_pydict()
@@ -49,12 +52,11 @@ class ContentsFileSystem(AbstractFileSystem):
             listing.setdefault(parent, []).append(
                 {"name": f"{ref}{path}", "size": size or 0, "type": _KINDS.get(kind, "other")})
         with self._lock:
-            self._listings[snap.id] = listing
+            self._listings[(snap.id, ref)] = listing
         return listing
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
-        ref = self._strip_protocol(path).lstrip("/").partition("/")[0]
-        snap, inner = self._split(path)
+        ref, snap, inner = self._split(path)
         entries = self._listing(snap, ref).get(inner)
         if entries is None:
             info = self.info(path)
@@ -64,8 +66,7 @@ class ContentsFileSystem(AbstractFileSystem):
         return entries if detail else [e["name"] for e in entries]
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        ref = self._strip_protocol(path).lstrip("/").partition("/")[0]
-        snap, inner = self._split(path)
+        ref, snap, inner = self._split(path)
         try:
             row = snap.stat(inner)
         except kloset.NotFound as e:
@@ -81,7 +82,7 @@ class ContentsFileSystem(AbstractFileSystem):
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode != "rb":
             raise PermissionError("snapshots are read-only")
-        snap, inner = self._split(path)
+        _, snap, inner = self._split(path)
         try:
             return snap.open(inner)
         except kloset.NotFound as e:
