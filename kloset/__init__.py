@@ -34,11 +34,12 @@ from .objects import FileInfo, Record
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .location import default_location
     from .snapshot.check import CheckReport
     from .snapshot.diff import Change
     from .snapshot.restore import RestoreReport
     from .snapshot.snapshot import Snapshot
-    from .store import Store, default_location, table_schemas
+    from .store import Store, table_schemas
 
 # The engine pulls in pyarrow (and with it NumPy): loaded on first use, so that the command line, which
 # imports this package, starts fast and can keep the DataFrame libraries out (see kloset.allocator).
@@ -48,7 +49,7 @@ _LAZY = {
     "RestoreReport": ".snapshot.restore",
     "Snapshot": ".snapshot.snapshot",
     "Store": ".store",
-    "default_location": ".store",
+    "default_location": ".location",
     "table_schemas": ".store",
 }
 
@@ -77,7 +78,8 @@ def open(location: str | None = None, *, passphrase: str | None = None) -> Store
 
     The passphrase comes from the argument, ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an
     interactive prompt, in that order."""
-    from .store import Store, default_location
+    from .location import default_location
+    from .store import Store
 
     return Store.open(location or default_location(), passphrase=passphrase)
 

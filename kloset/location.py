@@ -24,6 +24,16 @@ def fs_path(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
+def default_location() -> str:
+    """``$KLOSET_REPOSITORY``, else a store under the user's data folder."""
+    env = os.environ.get("KLOSET_REPOSITORY")
+    if env:
+        return env
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("kloset"), "store")
+
+
 def connector_config(location: str, **options: str) -> dict[str, str]:
     """The flat connector config of a location: ``location`` plus option keys."""
     if not location:

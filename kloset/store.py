@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import passphrase as passphrases
 from .errors import ConfigError, IntegrityError, NotFound, StoreNotFound
 from .importer import Importer, ImporterOptions
-from .location import connector_config
+from .location import connector_config, default_location
 from .objects import BlobType
 from .registry import importer_class, storage_for, viewer
 from .repository.config import StoreConfig
@@ -28,16 +27,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 ProgressFn = Callable[[int, int], None]
-
-
-def default_location() -> str:
-    """``$KLOSET_REPOSITORY``, else a store under the user's data folder."""
-    env = os.environ.get("KLOSET_REPOSITORY")
-    if env:
-        return env
-    import platformdirs
-
-    return str(Path(platformdirs.user_data_dir("kloset")) / "store")
 
 
 class Store:

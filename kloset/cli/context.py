@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import posixpath
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import kloset
-from kloset.location import fs_path, scheme_of
-from kloset.store import open_or_create_default
+from kloset.location import default_location, fs_path, scheme_of
 
 
 @dataclass(frozen=True)
@@ -19,17 +19,24 @@ class Context:
     #: True when this process runs the command and nothing else (the ``kloset`` script), so the
     #: command may tune it; False when main() is called from another program, tests included.
     own_process: bool = False
+    #: A store already open at ``location`` (the agent's), lent to the command and not closed by it.
+    store: kloset.Store | None = None
 
     @property
     def store_location(self) -> str:
-        return self.location if self.location is not None else kloset.default_location()
+        return self.location if self.location is not None else default_location()
 
-    def open_store(self) -> kloset.Store:
+    def open_store(self) -> AbstractContextManager[kloset.Store]:
+        """The store, for a ``with`` block that closes it unless it was lent."""
+        if self.store is not None:
+            return nullcontext(self.store)
         return kloset.open(self.store_location)
 
     def open_or_create_store(self) -> kloset.Store:
         """The named store, or the default one, which a first backup creates rather than failing."""
         if self.location is None:
+            from kloset.store import open_or_create_default
+
             return open_or_create_default()
         return kloset.open(self.location)
 

@@ -10,13 +10,15 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from kloset import KlosetError, __version__
 from kloset.allocator import release_large_buffers, without_pandas
 
-from .context import Context
+if TYPE_CHECKING:
+    # Loaded by the command, not here: it pulls in the engine, which a command the agent runs never needs.
+    from .context import Context
 
 COMMANDS: dict[str, str] = {
     "create": "create a store",
@@ -30,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "check": "verify snapshots and stored data",
     "rm": "forget snapshots",
     "sql": "query snapshots with SQL (needs kloset[sql])",
+    "agent": "show, start or stop the agent that keeps stores open for quick queries",
 }
 
 EPILOG = """\
@@ -87,11 +90,17 @@ def _plakar_spelling(argv: list[str]) -> list[str]:
 
 
 def _dispatch(argv: list[str], own_process: bool = False) -> int:
+    from .context import Context
+
     location: str | None = None
     if argv[:1] == ["at"]:
         if len(argv) < 2:
             _top_parser().error("`at` needs a LOCATION")
         location, argv = argv[1], argv[2:]
+    return _execute(argv, Context(location, own_process))
+
+
+def _execute(argv: list[str], context: Context) -> int:
     top = _top_parser()
     if not argv:
         top.print_usage(sys.stderr)
@@ -105,7 +114,7 @@ def _dispatch(argv: list[str], own_process: bool = False) -> int:
     parser = argparse.ArgumentParser(prog=f"kloset {name}", description=COMMANDS[name])
     module.configure(parser)
     args = parser.parse_args(rest)
-    return module.run(args, Context(location, own_process))
+    return module.run(args, context)
 
 
 def _tolerate_odd_names() -> None:
@@ -122,19 +131,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     Called without ``argv`` (as the ``kloset`` script and ``python -m kloset.cli.main`` do), it is the
     process's entry point and ends the process itself, see :func:`_exit`."""
     _tolerate_odd_names()
-    if argv is None:
+    if argv is not None:
+        return _run(list(argv))
+    from .agent import client
+
+    args = sys.argv[1:]
+    code = client.run(args)
+    if code is None:
         # This process is ours: tune it (see kloset.allocator). No command here builds a DataFrame.
         release_large_buffers()
         without_pandas()
-    code = _run(list(sys.argv[1:] if argv is None else argv), own_process=argv is None)
-    if argv is None:
-        _exit(code)
+        code = _run(args, own_process=True)
+        client.warm(args, code)
+    _exit(code)
     return code
 
 
 def _run(argv: list[str], own_process: bool = False) -> int:
+    return _guarded(lambda: _dispatch(argv, own_process))
+
+
+def run_parsed(argv: list[str], context: Context) -> int:
+    """Run ``COMMAND ARGS`` (no ``at``) for the store of ``context``, as the agent does for a caller."""
+    return _guarded(lambda: _execute(argv, context))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """The command's exit code, with errors printed as the command line prints them."""
     try:
-        return _dispatch(argv, own_process)
+        return command()
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except KlosetError as e:

@@ -121,6 +121,19 @@ def connect(store: kloset.Store) -> duckdb.DuckDBPyConnection:
     return StoreConnection(store).con
 
 
+def prepare(store: kloset.Store) -> None:
+    """Make the store's connection, and its tables, ready before the first query needs them."""
+    _connection(store)
+
+
+def interrupt(store: kloset.Store) -> None:
+    """Stop the query running on the store's connection, if any (it ends with a QueryError)."""
+    with _connections_lock:
+        conn = _connections.get(store)
+    if conn is not None:
+        conn.con.interrupt()
+
+
 def _error(e: duckdb.Error) -> kloset.KlosetError:
     return kloset.QueryError(str(e))
 
