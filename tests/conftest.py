@@ -1,0 +1,16 @@
+"""What every test shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_agent() -> Iterator[None]:
+    # Commands run as real processes would otherwise leave an agent behind, shared between tests;
+    # the agent's own tests turn it on, each with a folder of its own.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KLOSET_AGENT", "off")
+        yield
