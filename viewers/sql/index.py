@@ -2,9 +2,16 @@
 
 Each table piece of each snapshot is a fragment of a pyarrow dataset whose ``snapshot_id`` column
 comes from the fragment's partition expression, not from the file: a filter on ``snapshot_id`` drops
-whole snapshots before any of their pieces is read, and a scan over every snapshot streams piece by
-piece. The pieces are served by a read-only fsspec file system (``kloset-index://TABLE/SNAPSHOT/PIECE``)
-that decrypts them through the public API and keeps the most recent ones in a bounded cache.
+whole snapshots before any of their pieces is read, and a scan over every snapshot streams a group
+of pieces at a time. The pieces are served by a read-only fsspec file system
+(``kloset-index://TABLE/SNAPSHOT/PIECE``) that decrypts them through the public API and keeps the
+most recent ones in a bounded cache.
+
+The dataset does its own reading (:class:`IndexDataset`): pyarrow's scanner would read the pieces
+on its I/O threads, each taking the GIL to call the Python file system, while the thread that
+started the scan waits for them holding the GIL (``Scanner.to_reader`` does not release it), and
+now and then the two wait for each other forever. Here the pieces are read in the scanning thread
+and handed to pyarrow as in-memory buffers, so its threads never need Python.
 """
 
 from __future__ import annotations
@@ -12,15 +19,17 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from fsspec.spec import AbstractFileSystem
+from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 import kloset
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.dataset as ds
 
 DAMAGE = "cannot read its"  # marks a damaged piece in the messages DuckDB passes on
 CACHE_BYTES = 256 << 20  # decrypted pieces kept for the next query of a warm process
@@ -62,8 +71,9 @@ class IndexFileSystem(AbstractFileSystem):
         try:
             data = snap.read_piece(table, name.removesuffix(".parquet"))
         except kloset.KlosetError as e:
-            # Raising here, inside DuckDB's scan of the Arrow dataset, can leave the query waiting
-            # forever: the piece reads as empty instead, and the caller raises once the query is done.
+            # Raised inside DuckDB's scan, the error would reach the caller as DuckDB's message about
+            # an Arrow stream: the piece reads as empty instead, and the caller raises IntegrityError,
+            # naming the snapshot, once the query is done.
             with self._lock:
                 self.errors.append(f"snapshot {snap.short_id}: {DAMAGE} {table} table: {e}")
             return _empty_piece(table)
@@ -74,6 +84,10 @@ class IndexFileSystem(AbstractFileSystem):
                 _, old = self._cache.popitem(last=False)
                 self._cached -= len(old)
         return data
+
+    def piece(self, path: str) -> bytes:
+        """The decrypted Parquet bytes of a piece (an empty piece when it is damaged, see errors)."""
+        return self._piece(path)
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> io.BytesIO:
         if mode != "rb":
@@ -92,30 +106,67 @@ class IndexFileSystem(AbstractFileSystem):
 
 
 def _empty_piece(table: str) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     buf = pa.BufferOutputStream()
     pq.write_table(kloset.table_schemas()[table].empty_table(), buf)
     return bytes(buf.getvalue())
 
 
+#: Pieces read ahead of a scan at once: enough for pyarrow to decode in parallel, few enough that a
+#: scan over every snapshot holds a bounded part of them.
+GROUP = 32
+
+
+class IndexDataset(ds.FileSystemDataset):
+    """The pieces of one table: pruned by pyarrow, read by kloset (see the module's doc)."""
+
+    index_fs: IndexFileSystem
+
+    def scanner(self, columns: list[str] | None = None, filter: Any = None,  # type: ignore[override]
+                **kwargs: Any) -> _Scan:
+        return _Scan(self, columns, filter, kwargs)
+
+
+class _Scan:
+    """What DuckDB asks of a pyarrow Scanner: its projected schema, and a reader of its batches."""
+
+    def __init__(self, dataset: IndexDataset, columns: list[str] | None, filter: Any,
+                 kwargs: dict[str, Any]) -> None:
+        self.dataset, self.columns, self.filter, self.kwargs = dataset, columns, filter, kwargs
+        # Made without reading anything: the projected schema, and the filter checked against it.
+        self.projected_schema = ds.FileSystemDataset.scanner(
+            dataset, columns=columns, filter=filter, **kwargs).projected_schema
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.projected_schema, self.to_batches())
+
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_batches(list(self.to_batches()), self.projected_schema)
+
+    def to_batches(self) -> Iterator[pa.RecordBatch]:
+        fs, fmt = self.dataset.index_fs, self.dataset.format
+        # Pruned by the partition expressions alone: the pieces of snapshots the filter excludes are
+        # never read.
+        fragments = list(self.dataset.get_fragments(filter=self.filter))
+        for start in range(0, len(fragments), GROUP):
+            group = [fmt.make_fragment(pa.BufferReader(fs.piece(f.path)),  # type: ignore[arg-type]
+                                       partition_expression=f.partition_expression)
+                     for f in fragments[start:start + GROUP]]
+            loaded = ds.FileSystemDataset(group, self.dataset.schema, fmt)
+            yield from loaded.scanner(columns=self.columns, filter=self.filter, **self.kwargs).to_batches()
+
+
 def dataset(fs: IndexFileSystem, table: str, snapshots: list[kloset.Snapshot]) -> ds.Dataset:
     """One table of every given snapshot, with a ``snapshot_id`` column in front."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    from pyarrow.fs import FSSpecHandler, PyFileSystem
-
     stored: pa.Schema = kloset.table_schemas()[table]
     schema = pa.schema([pa.field("snapshot_id", pa.string()), *stored])
-    paths: list[str] = []
-    partitions = []
+    fmt = ds.ParquetFileFormat()
+    filesystem = PyFileSystem(FSSpecHandler(fs))  # type: ignore[abstract]
+    fragments = []
     for snap in snapshots:
         fs.add(snap)
         for piece_id, _ in snap.table_pieces(table):
-            paths.append(f"{table}/{snap.id}/{piece_id}.parquet")
-            partitions.append(pc.field("snapshot_id") == snap.id)
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
-                                           filesystem=PyFileSystem(FSSpecHandler(fs)),  # type: ignore[abstract]
-                                           partitions=partitions)
+            fragments.append(fmt.make_fragment(f"{table}/{snap.id}/{piece_id}.parquet", filesystem,
+                                               partition_expression=pc.field("snapshot_id") == snap.id))
+    result = IndexDataset(fragments, schema, fmt, filesystem)
+    result.index_fs = fs
+    return result
