@@ -123,6 +123,9 @@ class Index:
         self.packs: list[tuple[bytes, bytes]] = []
         self.pack_no: dict[bytes, int] = {}
         self.blobs: dict[bytes, int] = {}
+        # Kept beside the blobs, since finding them there means a pass over millions of entries,
+        # and every look at the store's snapshots asks for them.
+        self._snapshots: dict[bytes, None] = {}
 
     def merge(self, sid: bytes, delta: StateDelta) -> None:
         self.states.add(sid)
@@ -135,9 +138,11 @@ class Index:
             for t, i, off, n in p.blobs.rows():
                 if t != BlobType.PADDING:
                     self.blobs.setdefault(i, _entry(t, no, off, n))
+                    if t == BlobType.SNAPSHOT:
+                        self._snapshots[i] = None
 
     def snapshot_ids(self) -> list[bytes]:
-        return [i for i, v in self.blobs.items() if v & 0xFF == BlobType.SNAPSHOT and i not in self.deleted]
+        return [i for i in self._snapshots if i not in self.deleted]
 
     def entries(self) -> Iterator[tuple[bytes, int, int, int, int]]:
         """(ID, type, pack number, offset, length) of every blob."""
@@ -146,6 +151,9 @@ class Index:
 
     def assume(self, ids: Iterable[bytes], blob_type: BlobType) -> None:
         """Know blobs by ID only (a worker that must skip content the store has, not read it)."""
+        if blob_type == BlobType.SNAPSHOT:
+            ids = list(ids)
+            self._snapshots.update(dict.fromkeys(ids))
         self.blobs.update(dict.fromkeys(ids, _entry(blob_type, 0, 0, 0)))
 
     def locate(self, blob_id: bytes) -> tuple[int, bytes, bytes, int, int]:
@@ -190,6 +198,7 @@ class Index:
         idx.packs = [(bytes(p), bytes(k)) for p, k in d["packs"]]
         idx.pack_no = {p: i for i, (p, _) in enumerate(idx.packs)}
         idx.blobs = {i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(d["blobs"])}
+        idx._snapshots = {i: None for i, v in idx.blobs.items() if v & 0xFF == BlobType.SNAPSHOT}
         return idx
 
 

@@ -70,3 +70,15 @@ def test_a_state_round_trips_its_blob_tables() -> None:
     sid, sealed = delta.encode(keyring)
     back = StateDelta.decode(keyring, sid, sealed)
     assert back.packs == delta.packs and back.deleted == delta.deleted
+
+
+def test_snapshot_ids_follow_merges_deletions_and_the_cache() -> None:
+    snaps = [os.urandom(32) for _ in range(3)]
+    rows = [BlobLocation(BlobType.CHUNK, os.urandom(32), 0, 10)]
+    rows += [BlobLocation(BlobType.SNAPSHOT, s, 10 * (n + 1), 10) for n, s in enumerate(snaps)]
+    idx = Index()
+    idx.merge(os.urandom(32), StateDelta(packs=[PackEntry(os.urandom(32), os.urandom(40), BlobTable(rows))]))
+    assert idx.snapshot_ids() == snaps
+    idx.merge(os.urandom(32), StateDelta(deleted=[snaps[1]]))
+    assert idx.snapshot_ids() == [snaps[0], snaps[2]]
+    assert Index.load(idx.dump()).snapshot_ids() == [snaps[0], snaps[2]]

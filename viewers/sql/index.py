@@ -113,7 +113,7 @@ def _empty_piece(table: str) -> bytes:
 
 #: Pieces read ahead of a scan at once: enough for pyarrow to decode in parallel, few enough that a
 #: scan over every snapshot holds a bounded part of them.
-GROUP = 32
+GROUP = 128
 
 
 class IndexDataset(ds.FileSystemDataset):
