@@ -36,6 +36,7 @@ class Store:
         self._repo = repo
         self.location = location
         self._headers: dict[bytes, Header] = {}
+        self._packfiles: tuple[tuple[int, ...], list[dict[str, Any]]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -180,6 +181,10 @@ class Store:
     def packfiles(self) -> list[dict[str, Any]]:
         """Every packfile the store's index knows: its ID, blob count, and sealed bytes by kind."""
         idx = self._repo.index
+        # A pass over every blob: kept until the index changes, since each SQL refresh asks again.
+        key = (len(idx.states), len(idx.packs), len(idx.blobs), len(idx.deleted))
+        if self._packfiles is not None and self._packfiles[0] == key:
+            return list(self._packfiles[1])
         data_types = {int(t) for t in BlobType if t.is_data}
         counts = [[0, 0, 0, 0] for _ in idx.packs]  # blobs, data blobs, bytes, data bytes
         for _, t, no, _, n in idx.entries():
@@ -189,8 +194,10 @@ class Store:
             if t in data_types:
                 c[1] += 1
                 c[3] += n
-        return [{"pack_id": pid.hex(), "blobs": b, "data_blobs": db, "bytes": n, "data_bytes": dn}
-                for (pid, _), (b, db, n, dn) in zip(idx.packs, counts, strict=True)]
+        packs = [{"pack_id": pid.hex(), "blobs": b, "data_blobs": db, "bytes": n, "data_bytes": dn}
+                 for (pid, _), (b, db, n, dn) in zip(idx.packs, counts, strict=True)]
+        self._packfiles = (key, packs)
+        return list(packs)
 
     # -- SQL ----------------------------------------------------------------------------------------
 

@@ -4,6 +4,6 @@ Found by kloset through the ``kloset.viewers`` entry point; ``Store.sql()``, ``S
 ``kloset sql`` use it. Installed with ``pip install 'kloset[sql]'``.
 """
 
-from .connection import connect, fetch, interrupt, prepare, query
+from .connection import connect, fetch, interrupt, prepare, prewarm, query
 
-__all__ = ["connect", "fetch", "interrupt", "prepare", "query"]
+__all__ = ["connect", "fetch", "interrupt", "prepare", "prewarm", "query"]

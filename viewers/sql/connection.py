@@ -88,7 +88,7 @@ class StoreConnection:
     def __init__(self, store: kloset.Store) -> None:
         self.store = store
         self.con = duckdb.connect(":memory:")
-        self.fs = IndexFileSystem(store)
+        self.fs = index_fs(store)
         register_contents(self.con, store)
         self._seen: tuple[str, ...] | None = None
         self._lock = threading.Lock()
@@ -114,6 +114,17 @@ class StoreConnection:
 
 _connections: weakref.WeakKeyDictionary[Any, StoreConnection] = weakref.WeakKeyDictionary()
 _connections_lock = threading.Lock()
+_index_fss: weakref.WeakKeyDictionary[Any, IndexFileSystem] = weakref.WeakKeyDictionary()
+_index_fss_lock = threading.Lock()  # not the connections' lock: a connection is made holding that one
+
+
+def index_fs(store: kloset.Store) -> IndexFileSystem:
+    """The store's index pieces, and their cache, shared by every connection to the store."""
+    with _index_fss_lock:
+        fs = _index_fss.get(store)
+        if fs is None:
+            fs = _index_fss[store] = IndexFileSystem(store)
+        return fs
 
 
 def connect(store: kloset.Store) -> duckdb.DuckDBPyConnection:
@@ -124,6 +135,19 @@ def connect(store: kloset.Store) -> duckdb.DuckDBPyConnection:
 def prepare(store: kloset.Store) -> None:
     """Make the store's connection, and its tables, ready before the first query needs them."""
     _connection(store)
+
+
+def prewarm(store: kloset.Store) -> None:
+    """Read ahead what the first query will likely need, without DuckDB: the latest snapshot's
+    ``files`` pieces, and the store's packfile list."""
+    snaps = store.snapshots()
+    store.packfiles()
+    if snaps:
+        fs = index_fs(store)
+        latest = max(snaps, key=lambda s: s.header.timestamp_ns)
+        fs.add(latest)
+        for piece_id, _ in latest.table_pieces("files"):
+            fs.piece(f"files/{latest.id}/{piece_id}.parquet")
 
 
 def interrupt(store: kloset.Store) -> None:

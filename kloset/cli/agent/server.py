@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
+import importlib
 import io
 import json
 import os
@@ -43,7 +44,7 @@ from kloset.allocator import release_large_buffers, without_pandas
 
 from .. import main as cli
 from ..context import Context
-from . import wire
+from . import client, wire
 
 #: How many stores are kept open at once; the one used longest ago is closed first.
 CAPACITY = 4
@@ -151,6 +152,13 @@ class Agent:
         self.started = time.time()
         self.served = 0
         self._stop = False
+        #: Held while a store is opened or a command runs: one thing at a time touches the stores.
+        self._busy = threading.Lock()
+        self._warming: list[dict[str, Any]] = []
+        self._warm_lock = threading.Lock()
+        #: Stores opened by the warm thread, whose SQL connection the serving thread is to make.
+        self._connect: list[kloset.Store] = []
+        self._warmer: threading.Thread | None = None
 
     # -- the listening loop ---------------------------------------------------------------------------
 
@@ -177,20 +185,25 @@ class Agent:
         lock.flush()
         try:
             if first and first.get("op") == "warm":
-                self._warm(first)
-            listener.settimeout(self.idle)
+                self._warm_later(first)
             while not self._stop:
+                # A store the warm thread opened gets its SQL connection here, between requests.
+                listener.settimeout(0.05 if self._connect else self.idle)
                 try:
                     conn, _ = listener.accept()
                 except TimeoutError:
-                    break
+                    if not self._connect:
+                        break
+                    self._connect_next()
+                    continue
                 with conn:
                     self._handle(conn)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             listener.close()
-            self.pool.close()
+            with self._busy:
+                self.pool.close()
             lock.close()
         return 0
 
@@ -210,7 +223,8 @@ class Agent:
                 self._run(conn, message)
             elif op == "warm":
                 conn.close()  # the caller does not wait
-                self._warm(message)
+                if self._current(message):
+                    self._warm_later(message)
             elif op == "status":
                 wire.send(conn, self.status())
             elif op == "stop":
@@ -234,18 +248,56 @@ class Agent:
 
     # -- requests -------------------------------------------------------------------------------------
 
+    def _warm_later(self, message: dict[str, Any]) -> None:
+        """Open the store in a thread of idle priority, which runs only on a CPU nothing else wants.
+
+        Told of a store by the command that just used it, the agent opens it while the user goes on:
+        often with the next backup, which must not be slowed for the sake of a later query. A command
+        for the store that arrives meanwhile waits for the opening (or runs in its own process after
+        ``KLOSET_AGENT_WAIT`` seconds)."""
+        with self._warm_lock:
+            self._warming.append(message)
+            if self._warmer is None:
+                self._warmer = threading.Thread(target=self._warm_all, name="kloset-agent-warm", daemon=True)
+                self._warmer.start()
+
+    def _warm_all(self) -> None:
+        _idle_priority()
+        while True:
+            with self._warm_lock:
+                if not self._warming:
+                    self._warmer = None
+                    return
+                message = self._warming.pop(0)
+            with self._busy:
+                self._warm(message)
+
     def _warm(self, message: dict[str, Any]) -> None:
-        """Open the store, and its SQL connection when the viewer is installed; failures are not reported."""
-        if not self._current(message):
-            return
+        """Open the store and read its snapshots; with the SQL viewer, load DuckDB and read ahead.
+
+        The SQL connection itself is made by the first query, in the serving thread: DuckDB's worker
+        threads would otherwise inherit this thread's idle priority. Failures are only logged."""
         try:
             store = self.pool.borrow(str(message["location"]), message.get("passphrase"))
+            store.snapshots()
+            for name in client.SERVED:  # the command modules the agent will run
+                importlib.import_module(f"kloset.cli.{name}")
             from kloset.registry import viewer
 
             with contextlib.suppress(kloset.ConfigError):
-                viewer("sql").prepare(store)
+                viewer("sql").prewarm(store)
+                with self._warm_lock:
+                    self._connect.append(store)
         except Exception as e:
             print(f"kloset agent: could not open {message.get('location')}: {e}", file=sys.stderr)
+
+    def _connect_next(self) -> None:
+        with self._warm_lock:
+            store = self._connect.pop(0)
+        with self._busy:
+            if store in self.pool.stores():
+                with contextlib.suppress(Exception):
+                    sys.modules["kloset.viewers.sql"].prepare(store)
 
     def _run(self, conn: socket.socket, message: dict[str, Any]) -> None:
         """Take a caller's command, or say why not; then run it on the caller's stdin, stdout and stderr.
@@ -257,6 +309,10 @@ class Agent:
         if not self._current(message) or not argv or not isinstance(location, str):
             wire.send(conn, {"accepted": False, "why": "another build"})
             return
+        with self._busy:
+            self._serve(conn, message, argv, location)
+
+    def _serve(self, conn: socket.socket, message: dict[str, Any], argv: list[str], location: str) -> None:
         store: kloset.Store | None = None
         failure: kloset.KlosetError | None = None
         try:
@@ -372,6 +428,12 @@ class Agent:
             os.close(wake_w)
 
 
+def _idle_priority() -> None:
+    """This thread (and those it starts) runs only when a CPU is otherwise idle (Linux's SCHED_IDLE)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def _tzset() -> None:
     if hasattr(time, "tzset"):
         time.tzset()
@@ -385,9 +447,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     release_large_buffers()
     without_pandas()
-    # A background helper: the commands the user runs in front come first.
-    with contextlib.suppress(OSError):
-        os.nice(10)
     first: dict[str, Any] | None = None
     if not sys.stdin.isatty():
         with contextlib.suppress(ValueError, OSError):
