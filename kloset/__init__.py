@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .analyzer import Analysis, Analyzer, Finding
 from .errors import (
     AuthenticationError,
     CheckFailed,
@@ -101,6 +102,8 @@ def backup(source: str | Importer, *, store: Store | str | None = None, tags: It
 
 
 __all__ = [
+    "Analysis",
+    "Analyzer",
     "AuthenticationError",
     "Change",
     "CheckFailed",
@@ -108,6 +111,7 @@ __all__ = [
     "ConfigError",
     "Exporter",
     "FileInfo",
+    "Finding",
     "Importer",
     "ImporterOptions",
     "IntegrityError",

@@ -1,7 +1,8 @@
 """Schemes -> connector classes: entry points of installed distributions, then built-ins.
 
 Connectors register under the entry-point groups ``kloset.storage``, ``kloset.importers`` and
-``kloset.exporters`` with the scheme as the name. kloset imports no connector by name.
+``kloset.exporters`` with the scheme as the name; analyzers under ``kloset.analyzers`` and viewers
+under ``kloset.viewers``, by their own name. kloset imports no plugin by name.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
+from .analyzer import Analyzer
 from .errors import ConfigError, KlosetError
 from .exporter import Exporter
 from .importer import Importer
@@ -17,7 +19,7 @@ from .location import scheme_of
 from .storage import Storage
 
 GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters",
-          "viewer": "kloset.viewers"}
+          "viewer": "kloset.viewers", "analyzer": "kloset.analyzers"}
 
 
 @cache
@@ -29,16 +31,18 @@ def _classes(kind: str) -> dict[str, object]:
 
 
 def connector_class(kind: str, scheme: str, base: Any) -> Any:
+    """The class registered as ``scheme`` (a connector's scheme, an analyzer's name) in ``kind``'s group."""
+    label = f"analyzer {scheme!r}" if kind == "analyzer" else f"{kind} connector for scheme {scheme!r}"
     ep = _classes(kind).get(scheme)
     if ep is None:
         known = ", ".join(sorted(_classes(kind))) or "none"
-        raise ConfigError(f"no {kind} connector for scheme {scheme!r} (known: {known})")
+        raise ConfigError(f"no {label} (known: {known})")
     try:
         cls = ep.load()  # type: ignore[attr-defined]
-    except Exception as e:  # an installed connector that fails to import is the connector's fault
-        raise KlosetError(f"the {kind} connector for {scheme!r} failed to load: {e}") from e
+    except Exception as e:  # an installed plugin that fails to import is the plugin's fault
+        raise KlosetError(f"the {label} failed to load: {e}") from e
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ConfigError(f"{scheme!r} {kind} entry point is not a {base.__name__}")
+        raise ConfigError(f"the {label} is not a {base.__name__}")
     return cls
 
 
@@ -70,3 +74,9 @@ def viewer(name: str) -> Any:
         return ep.load()  # type: ignore[attr-defined]
     except ImportError as e:
         raise ConfigError(f"the {name} viewer needs what it is missing: {e} (pip install 'kloset[{name}]')") from e
+
+
+def analyzer_class(name: str) -> type[Analyzer]:
+    """An installed analyzer by name (``gdpr``, ``email``...)."""
+    cls: type[Analyzer] = connector_class("analyzer", name, Analyzer)
+    return cls
