@@ -1,0 +1,54 @@
+"""Checksummed identifiers: valid ones are found in running text, decoys with bad checksums are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from kloset.analyzers.gdpr.identifiers import scan
+
+VALID = [
+    ("credit_card", "4111 1111 1111 1111"),
+    ("credit_card", "5500-0000-0000-0004"),
+    ("credit_card", "378282246310005"),
+    ("iban", "GB82 WEST 1234 5698 7654 32"),
+    ("iban", "DE89370400440532013000"),
+    ("us_ssn", "536-90-4399"),
+    ("uk_nino", "AB 12 34 56 C"),
+    ("fr_nir", "2 95 10 99 126 111 93"),
+    ("de_tax_id", "36574261809"),
+    ("es_dni", "54362315K"),
+    ("es_dni", "X2482300W"),
+    ("it_fiscal_code", "RCCMNL83S18D969H"),
+]
+
+DECOYS = [
+    "4111 1111 1111 1112",          # Luhn fails
+    "1234567812345670",             # Luhn holds, but no issuer uses the range
+    "GB82 WEST 1234 5698 7654 33",  # mod-97 fails
+    "DE8937040044053201300",        # one digit short for Germany
+    "078-05-1120",                  # the famous invalid SSN
+    "000-12-3456",                  # area 000 is never issued
+    "GB 12 34 56 C",                # a prefix never issued
+    "2 95 10 99 126 111 94",        # NIR key fails
+    "36574261808",                  # tax ID check digit fails
+    "54362315Z",                    # DNI letter fails
+    "RCCMNL83S18D969X",             # fiscal code check letter fails
+]
+
+
+@pytest.mark.parametrize(("category", "value"), VALID)
+def test_a_valid_identifier_is_found_in_text(category: str, value: str) -> None:
+    text = f"Customer record. Reference: {value}; please keep it private."
+    found = [m for m in scan(text) if m.category == category]
+    assert [(m.value, m.start) for m in found] == [(value, text.index(value))]
+    assert 0.5 < found[0].confidence <= 1.0
+
+
+@pytest.mark.parametrize("value", DECOYS)
+def test_a_decoy_is_not_a_finding(value: str) -> None:
+    assert list(scan(f"Reference: {value}.")) == []
+
+
+def test_plain_numbers_and_words_are_not_findings() -> None:
+    text = "Order 12345 shipped on 2024-05-06, 3 items, total 129.90 EUR; tracking ABCDEF123."
+    assert list(scan(text)) == []
