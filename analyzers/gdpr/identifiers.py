@@ -7,6 +7,7 @@ finding. Offsets are character offsets into the text given.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,6 +64,16 @@ def _nino(value: str) -> bool:
     return value.replace(" ", "")[:2] not in _NINO_BAD_PREFIXES
 
 
+def _ip(value: str) -> bool:
+    """A valid address that can point at someone: not loopback, unspecified, multicast or reserved."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified or address.is_multicast or address.is_reserved
+                or address.is_link_local)
+
+
 # category, pattern, validator, confidence
 _RULES: list[tuple[str, str, Callable[[str], bool], float]] = [
     ("credit_card", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, 0.99),
@@ -74,6 +85,9 @@ _RULES: list[tuple[str, str, Callable[[str], bool], float]] = [
     ("de_tax_id", r"(?<!\d)\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)", lambda v: idnr.is_valid(v.replace(" ", "")), 0.95),
     ("es_dni", r"\b\d{8}-?[A-Z]\b", dni.is_valid, 0.99),
     ("es_dni", r"\b[XYZ]-?\d{7}-?[A-Z]\b", nie.is_valid, 0.99),
+    # Not part of a longer dotted number (a version, an OID).
+    ("ipv4", r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)", _ip, 0.8),
+    ("ipv6", r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])", _ip, 0.9),
     ("it_fiscal_code", r"\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b",
      codicefiscale.is_valid, 0.99),
 ]

@@ -19,6 +19,10 @@ VALID = [
     ("es_dni", "54362315K"),
     ("es_dni", "X2482300W"),
     ("it_fiscal_code", "RCCMNL83S18D969H"),
+    ("ipv4", "203.0.113.42"),
+    ("ipv4", "192.168.1.20"),
+    ("ipv6", "2001:db8:85a3::8a2e:370:7334"),
+    ("ipv6", "2a01:e0a:1c3:4b20::1"),
 ]
 
 DECOYS = [
@@ -33,6 +37,11 @@ DECOYS = [
     "36574261808",                  # tax ID check digit fails
     "54362315Z",                    # DNI letter fails
     "RCCMNL83S18D969X",             # fiscal code check letter fails
+    "999.12.1.1",                   # not an IPv4 address
+    "127.0.0.1",                    # loopback points at no one
+    "1.2.3.4.5",                    # a dotted version number
+    "12:30:45",                     # a time
+    "::1",                          # loopback
 ]
 
 
@@ -50,5 +59,6 @@ def test_a_decoy_is_not_a_finding(value: str) -> None:
 
 
 def test_plain_numbers_and_words_are_not_findings() -> None:
-    text = "Order 12345 shipped on 2024-05-06, 3 items, total 129.90 EUR; tracking ABCDEF123."
+    text = ("Order 12345 shipped on 2024-05-06 at 10:15:30, 3 items, total 129.90 EUR; tracking ABCDEF123; "
+            "built with Python 3.11.7 and zlib 1.2.13.")
     assert list(scan(text)) == []
