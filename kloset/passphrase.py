@@ -10,12 +10,16 @@ import sys
 
 from .errors import AuthenticationError, ConfigError
 
+#: The environment variables a passphrase comes from.
+ENVIRONMENT = ("KLOSET_PASSPHRASE", "KLOSET_PASSPHRASE_CMD")
 
-def resolve(passphrase: str | None = None, *, command: str | None = None, confirm: bool = False) -> str:
+
+def resolve(passphrase: str | None = None, *, command: str | None = None, confirm: bool = False,
+            prompt: bool = True) -> str:
     """The passphrase, from the first source that has one.
 
     Order: the argument, ``KLOSET_PASSPHRASE``, ``command`` or ``KLOSET_PASSPHRASE_CMD`` (its stdout,
-    trailing newline removed), then an interactive prompt when stdin is a terminal."""
+    trailing newline removed), then an interactive prompt when stdin is a terminal and ``prompt``."""
     if passphrase is not None:
         return passphrase
     env = os.environ.get("KLOSET_PASSPHRASE")
@@ -28,7 +32,7 @@ def resolve(passphrase: str | None = None, *, command: str | None = None, confir
         except (OSError, subprocess.CalledProcessError) as e:
             raise ConfigError(f"passphrase command failed: {e}") from e
         return out.rstrip("\n")
-    if sys.stdin is not None and sys.stdin.isatty():
+    if prompt and sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass("passphrase: ")
         if confirm and getpass.getpass("passphrase (again): ") != first:
             raise AuthenticationError("the passphrases do not match")

@@ -104,13 +104,13 @@ def test_chunks_objects_and_packfiles(store: kloset.Store) -> None:
 def test_a_query_naming_one_snapshot_reads_no_piece_of_another(store: kloset.Store,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[str] = []
-    real = sql_index.IndexFileSystem._piece
+    real = sql_index.IndexFileSystem.piece
 
     def spy(self: sql_index.IndexFileSystem, path: str) -> bytes:
         read.append(path)
         return real(self, path)
 
-    monkeypatch.setattr(sql_index.IndexFileSystem, "_piece", spy)
+    monkeypatch.setattr(sql_index.IndexFileSystem, "piece", spy)
     first, second = (s.id for s in store.snapshots())
     assert int(store.sql(f"SELECT count(*) AS n FROM files WHERE snapshot_id = '{first}'").n[0]) > 0
     assert read and all(f"/{first}/" in p for p in read)

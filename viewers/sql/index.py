@@ -59,7 +59,8 @@ class IndexFileSystem(AbstractFileSystem):
     def add(self, snap: kloset.Snapshot) -> None:
         self._snapshots[snap.id] = snap
 
-    def _piece(self, path: str) -> bytes:
+    def piece(self, path: str) -> bytes:
+        """The decrypted Parquet bytes of a piece (an empty piece when it is damaged, see errors)."""
         path = self._strip_protocol(path)
         with self._lock:
             data = self._cache.get(path)
@@ -85,14 +86,10 @@ class IndexFileSystem(AbstractFileSystem):
                 self._cached -= len(old)
         return data
 
-    def piece(self, path: str) -> bytes:
-        """The decrypted Parquet bytes of a piece (an empty piece when it is damaged, see errors)."""
-        return self._piece(path)
-
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> io.BytesIO:
         if mode != "rb":
             raise PermissionError("the snapshot index is read-only")
-        return io.BytesIO(self._piece(path))
+        return io.BytesIO(self.piece(path))
 
     def isfile(self, path: str) -> bool:
         # Answered from the path alone: reading the piece here would hide its damage behind a
@@ -102,7 +99,7 @@ class IndexFileSystem(AbstractFileSystem):
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
-        return {"name": path, "size": len(self._piece(path)), "type": "file"}
+        return {"name": path, "size": len(self.piece(path)), "type": "file"}
 
 
 def _empty_piece(table: str) -> bytes:
@@ -138,9 +135,6 @@ class _Scan:
 
     def to_reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.projected_schema, self.to_batches())
-
-    def to_table(self) -> pa.Table:
-        return pa.Table.from_batches(list(self.to_batches()), self.projected_schema)
 
     def to_batches(self) -> Iterator[pa.RecordBatch]:
         fs, fmt = self.dataset.index_fs, self.dataset.format

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
+from kloset import passphrase as passphrases
+from kloset.errors import KlosetError
 from kloset.location import default_location, fs_path, scheme_of
 
 from . import wire
@@ -48,18 +49,12 @@ def canonical(location: str | None) -> str:
 
 
 def _passphrase() -> str | None:
-    """The passphrase when it can be had without asking anyone (else the command runs in-process)."""
-    env = os.environ.get("KLOSET_PASSPHRASE")
-    if env is not None:
-        return env
-    cmd = os.environ.get("KLOSET_PASSPHRASE_CMD")
-    if cmd:
-        try:
-            out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, check=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            return None  # the in-process run reports it
-        return out.rstrip("\n")
-    return None
+    """The passphrase when it can be had without asking anyone (else the command runs in-process,
+    which asks, or reports why it cannot)."""
+    try:
+        return passphrases.resolve(prompt=False)
+    except KlosetError:
+        return None
 
 
 def _connect(timeout: float | None) -> socket.socket | None:
@@ -152,7 +147,7 @@ def warm(argv: list[str], code: int) -> None:
 
 def _agent_env() -> dict[str, str]:
     # The agent takes each store's passphrase from the command that asks; never from its environment.
-    return {k: v for k, v in os.environ.items() if k not in ("KLOSET_PASSPHRASE", "KLOSET_PASSPHRASE_CMD")}
+    return {k: v for k, v in os.environ.items() if k not in passphrases.ENVIRONMENT}
 
 
 def spawn(first: dict[str, Any] | None = None, idle: float | None = None) -> subprocess.Popen[bytes]:

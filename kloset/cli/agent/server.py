@@ -40,7 +40,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import kloset
+from kloset import passphrase as passphrases
 from kloset.allocator import release_large_buffers, without_pandas
+from kloset.location import connector_config
+from kloset.registry import storage_for, viewer
+from kloset.repository.config import StoreConfig
 
 from .. import main as cli
 from ..context import Context
@@ -99,10 +103,6 @@ class StorePool:
         return self._open(location, passphrase)
 
     def _open(self, location: str, passphrase: str | None) -> kloset.Store:
-        from kloset.location import connector_config
-        from kloset.registry import storage_for
-        from kloset.repository.config import StoreConfig
-
         probe = storage_for(connector_config(location))
         try:
             config = probe.open()
@@ -279,15 +279,16 @@ class Agent:
         threads would otherwise inherit this thread's idle priority. Failures are only logged."""
         try:
             store = self.pool.borrow(str(message["location"]), message.get("passphrase"))
-            store.snapshots()
             for name in client.SERVED:  # the command modules the agent will run
                 importlib.import_module(f"kloset.cli.{name}")
-            from kloset.registry import viewer
-
-            with contextlib.suppress(kloset.ConfigError):
-                viewer("sql").prewarm(store)
-                with self._warm_lock:
-                    self._connect.append(store)
+            try:
+                sql = viewer("sql")
+            except kloset.ConfigError:
+                store.snapshots()  # the headers, at least
+                return
+            sql.prewarm(store)  # the headers, and more
+            with self._warm_lock:
+                self._connect.append(store)
         except Exception as e:
             print(f"kloset agent: could not open {message.get('location')}: {e}", file=sys.stderr)
 
@@ -443,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kloset agent (server)")
     parser.add_argument("--idle", type=float, default=600.0)
     args = parser.parse_args(argv)
-    for name in ("KLOSET_PASSPHRASE", "KLOSET_PASSPHRASE_CMD"):
+    for name in passphrases.ENVIRONMENT:
         os.environ.pop(name, None)
     release_large_buffers()
     without_pandas()
