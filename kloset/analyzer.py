@@ -55,8 +55,12 @@ class Analyzer(ABC):
     #: Content past this many bytes is not fed (None: everything).
     max_bytes: ClassVar[int | None] = None
 
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: dict[str, str] | None = None, *, content_type: str = "", path: str = "") -> None:
+        """``content_type`` and ``path`` are the snapshot index's, of the first path holding the content:
+        hints for how to read it (CSV or JSON, one message or an mbox), never part of the result's key."""
         self.options = dict(options or {})
+        self.content_type = content_type
+        self.path = path
 
     @classmethod
     def wants(cls, content_type: str, path: str = "") -> bool:
