@@ -42,10 +42,11 @@ def hinted(content_type: str, path: str) -> bool:
 def sniff(head: bytes, *, hint: bool, complete: bool) -> Kind | None:
     """The kind of mail ``head`` (the content's first bytes) starts, or None when it is not mail.
 
-    With ``hint`` (see :func:`hinted`), a well-formed header block naming one of the usual fields is
-    enough; without it, one of those fields must also read as what it should hold (an address, a date,
-    a trace), so that a text file of ``Subject: ...`` notes is not taken for mail. ``complete`` says
-    ``head`` is the whole content, so that its last line counts even without a line end."""
+    With ``hint`` (see :func:`hinted`), a header block naming one of the usual fields is enough, even
+    if a line that is no header cuts it short; without it, the block must be well formed and one of
+    those fields must also read as what it should hold (an address, a date, a trace), so that a text
+    file of ``Subject: ...`` notes is not taken for mail. ``complete`` says ``head`` is the whole
+    content, so that its last line counts even without a line end."""
     lines = head.split(b"\n")
     if not complete:
         lines.pop()  # cut short: it cannot be judged
@@ -68,6 +69,8 @@ def sniff(head: bytes, *, hint: bool, complete: bool) -> Kind | None:
             continue
         m = _FIELD.match(line)
         if m is None:
+            if hint and fields:  # a damaged header block: the parser reads what comes before the damage
+                break
             return None
         fields.append((m.group(1).lower(), line[m.end():].strip()))
     known = [(name, value) for name, value in fields if name in _MAIL_FIELDS]

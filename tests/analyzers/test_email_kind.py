@@ -45,9 +45,13 @@ def test_other_content_is_not_mail(text: bytes) -> None:
     assert sniff(text, hint=False, complete=True) is None
 
 
-def test_a_hint_lets_a_plain_header_block_through() -> None:
+def test_a_hint_lets_a_plain_or_damaged_header_block_through() -> None:
     assert sniff(b"Subject: shopping\n\nmilk, eggs\n", hint=True, complete=True) is Kind.MESSAGE
+    damaged = b"From: jane@example.com\nno colon here\nTo: bob@example.org\n\n"
+    assert sniff(damaged, hint=True, complete=True) is Kind.MESSAGE
+    assert sniff(damaged, hint=False, complete=True) is None
     assert sniff(b"Name: value\n\n", hint=True, complete=True) is None
+    assert sniff(b"no header\nFrom: jane@example.com\n\n", hint=True, complete=True) is None
 
 
 @pytest.mark.parametrize("field", [
