@@ -68,7 +68,14 @@ def summarize(raw: bytes) -> Summary:
     """The summary of the message ``raw`` holds, line ends LF or CRLF; damage is noted, never raised."""
     out = Summary()
     try:
-        msg = _PARSER.parsebytes(raw)
+        # Headers first: only a multipart message, or one sent as a file in itself, carries
+        # attachments, and a body left unparsed saves most of the time any other message takes.
+        msg = _PARSER.parsebytes(raw, headersonly=True)
+        carries = any(key.lower() == "content-disposition" or (key.lower() == "content-type"
+                                                               and "multipart" in value.lower())
+                      for key, value in msg.raw_items())
+        if carries:
+            msg = _PARSER.parsebytes(raw)
     except Exception:  # the parser is meant to be total; a message that proves otherwise is still only damaged
         out.malformed = True
         return out
@@ -83,7 +90,10 @@ def summarize(raw: bytes) -> Summary:
     out.subject = reader.text("subject")
     out.message_id = reader.text("message-id")
     out.date = reader.date()
-    out.attachments = _attachments(msg, reader)
+    if carries:
+        out.attachments = _attachments(msg, reader)
+    elif msg.defects:
+        reader.damaged = True
     out.malformed = reader.damaged
     return out
 
@@ -157,7 +167,7 @@ def _attachments(msg: EmailMessage, reader: _HeaderReader) -> list[Attachment]:
     for part in _leaves(msg, reader):
         disposition = reader.part_header(part, EmailMessage.get_content_disposition, None)
         name = reader.part_header(part, EmailMessage.get_filename, None)
-        if part is msg or (disposition != "attachment" and name is None):
+        if disposition != "attachment" and name is None:
             continue
         content_type = reader.part_header(part, EmailMessage.get_content_type, "application/octet-stream")
         found.append(Attachment(_unfolded(name or ""), content_type, _payload_size(part)))

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kloset.analyzer import Analysis
 from kloset.analyzers.email.analyzer import Email
@@ -125,6 +127,20 @@ def test_headers_the_parser_chokes_on_never_raise(header: bytes) -> None:
     assert got["date"] is None
 
 
+_VALUE = st.binary(max_size=24).map(lambda b: b.replace(b"\n", b"\n ")) | st.sampled_from(
+    [b"<", b":;", b'"\\', b"=?utf-8?q?=FF?=", b"a@[", b"; filename*=x''%ZZ", b"multipart/mixed; boundary="])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["From", "To", "Cc", "Date", "Message-ID", "Subject", "Content-Type",
+                                           "Content-Disposition", "Content-Transfer-Encoding"]), _VALUE),
+                max_size=8), st.binary(max_size=64))
+def test_any_header_values_give_a_record_that_packs(fields: list[tuple[str, bytes]], body: bytes) -> None:
+    raw = b"From: jane.doe@example.com\n" + b"".join(f"{k}: ".encode() + v + b"\n" for k, v in fields)
+    result = run(raw + b"\n" + body, content_type="message/rfc822")
+    assert len(messages(result)) == 1 and msgpack.unpackb(msgpack.packb(result.record)) == result.record
+
+
 def test_header_bytes_in_no_declared_charset_become_text() -> None:
     raw = "From: José <jose@example.com>\nSubject: café\nDate: Mon, 1 Jan 2024 10:00:00 -0000\n\nx\n"
     (got,) = messages(run(raw.encode("latin-1"), path="x.eml"))
@@ -181,3 +197,15 @@ def test_an_attached_message_is_one_attachment() -> None:
     (attachment,) = got["attachments"]
     assert attachment["name"] == "fwd.eml" and attachment["content_type"] == "message/rfc822"
     assert attachment["size"] > len(base64.b64encode(PDF))
+
+
+def test_a_message_that_is_a_file_in_itself_is_its_own_attachment() -> None:
+    m = EmailMessage()
+    m["From"] = "scanner@example.com"
+    m["Subject"] = "Scan"
+    m.set_content(PDF, maintype="application", subtype="pdf", disposition="attachment", filename="scan.pdf")
+    (got,) = messages(run(m.as_bytes(), path="x.eml"))
+    assert got["attachments"] == [{"name": "scan.pdf", "content_type": "application/pdf", "size": len(PDF)}]
+    inline = message()
+    inline["Content-Disposition"] = "inline"
+    assert messages(run(inline.as_bytes(), path="x.eml"))[0]["attachments"] == []
