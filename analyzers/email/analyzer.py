@@ -130,7 +130,7 @@ class Email(Analyzer):
 
     def _read(self, message: bytes, raw: bytes, offset: int) -> None:
         """Summarise ``message``; ``raw`` is how it stands in the content, from byte ``offset``."""
-        if not message.strip():
+        if not message or message.isspace():
             return
         summary = summarize(message)
         self._records.append(summary.record())

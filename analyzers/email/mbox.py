@@ -31,7 +31,7 @@ class Piece:
             rest = rest[:-2]
         elif rest.endswith(b"\n\n"):
             rest = rest[:-1]
-        return _QUOTED_FROM.sub(rb"\1", rest)
+        return _QUOTED_FROM.sub(rb"\1", rest) if b"\n>" in rest else rest
 
 
 class Splitter:
@@ -58,6 +58,6 @@ class Splitter:
 
     def finish(self) -> Iterator[Piece]:
         """The last message, once the content has ended."""
-        if self._pending.strip():
+        if self._pending and not self._pending.isspace():
             yield Piece(self._offset, bytes(self._pending))
         self._pending.clear()
