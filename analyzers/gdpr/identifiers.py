@@ -1,67 +1,89 @@
-"""Identifiers with a fixed shape, most with a checksum: found by pattern, kept only when valid.
+"""Identifiers with a fixed shape, most with a checksum: found by shape, kept only when valid.
 
-The checksums and per-country rules come from python-stdnum, which maintains them for each
-country; the patterns here only find candidates. A value with a bad checksum is a decoy, not a
-finding. Offsets are character offsets into the text given.
+Candidates come from two cheap scans, one for runs that start with a digit (or ``+``/``(``) and one
+for runs that start with two capitals; each candidate is then tried against every category whose
+shape it fits, anchored at its start, so one run can be both a French NIR and a card number. The
+per-country rules come from python-stdnum (IBAN structures, NIR, Steuer-ID, NIE, codice fiscale);
+the checks run on every candidate of a dense file (Luhn, mod 97) are done here, because stdnum's
+cost ten times as much. A value with a bad checksum is a decoy, not a finding.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from stdnum import iban, luhn
+from stdnum import iban as _iban
 from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
 from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
+from .match import Hit
 
-@dataclass(frozen=True)
-class Match:
-    category: str
-    value: str
-    start: int
-    confidence: float
+#: Where a candidate may start; a run is cut at anything that cannot be part of a number.
+NUMERIC_RUN = re.compile(r"[+(]?\d[\d ()./-]{5,}\d")
+UPPER_RUN = re.compile(r"[A-Z][A-Z0-9][A-Z0-9 -]{6,}")
+
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # a digit doubled, its digits summed
+_SEPARATORS = str.maketrans("", "", " -")
 
 
-def _digits(value: str) -> str:
-    return re.sub(r"[ -]", "", value)
+def luhn(digits: str) -> bool:
+    """The Luhn check of a string of digits."""
+    return (sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_DOUBLED)))) % 10 == 0
 
 
 def _known_card(number: str) -> bool:
-    """Luhn-valid, of a length its issuer uses, under an issuer identification range in use."""
-    n, head2, head4 = len(number), int(number[:2]), int(number[:4])
+    """Of a length its issuer uses, under an issuer identification range in use."""
+    n, head2, head3, head4 = len(number), int(number[:2]), int(number[:3]), int(number[:4])
     if number[0] == "4":
         return n in (13, 16, 19)  # Visa
     if 51 <= head2 <= 55 or 2221 <= head4 <= 2720:
         return n == 16  # Mastercard
     if head2 in (34, 37):
         return n == 15  # American Express
-    if number.startswith("6011") or 644 <= int(number[:3]) <= 649 or head2 == 65:
+    if head4 == 6011 or 644 <= head3 <= 649 or head2 == 65:
         return 16 <= n <= 19  # Discover
     if 3528 <= head4 <= 3589:
         return 16 <= n <= 19  # JCB
-    if 300 <= int(number[:3]) <= 305 or head2 in (36, 38, 39):
+    if 300 <= head3 <= 305 or head2 in (36, 38, 39):
         return 14 <= n <= 19  # Diners Club
     if head2 == 62:
         return 16 <= n <= 19  # UnionPay
     return False
 
 
-def _card(value: str) -> bool:
-    number = _digits(value)
-    return 13 <= len(number) <= 19 and luhn.is_valid(number) and _known_card(number)
+def card(value: str) -> bool:
+    number = value.translate(_SEPARATORS)
+    return 13 <= len(number) <= 19 and _known_card(number) and luhn(number)
+
+
+_IBAN_LETTERS = {ord(c): str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+
+@functools.cache
+def _bban(country: str) -> re.Pattern[str] | None:
+    """The structure of a country's account numbers, from stdnum's IBAN registry."""
+    info = _iban._ibandb.info(country + "00")[0][1]
+    return _iban._struct_to_re(info["bban"]) if info.get("bban") else None
+
+
+def iban(value: str) -> bool:
+    number = value.replace(" ", "")
+    bban = _bban(number[:2])
+    return (bban is not None and bban.fullmatch(number[4:]) is not None
+            and int((number[4:] + number[:4]).translate(_IBAN_LETTERS)) % 97 == 1)
 
 
 _NINO_BAD_PREFIXES = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 
 
 def _nino(value: str) -> bool:
-    return value.replace(" ", "")[:2] not in _NINO_BAD_PREFIXES
+    return value[:2] not in _NINO_BAD_PREFIXES
 
 
 def _ip(value: str) -> bool:
@@ -74,30 +96,90 @@ def _ip(value: str) -> bool:
                 or address.is_link_local)
 
 
-# category, pattern, validator, confidence
-_RULES: list[tuple[str, str, Callable[[str], bool], float]] = [
-    ("credit_card", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, 0.99),
-    ("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", lambda v: iban.is_valid(v.replace(" ", "")), 0.99),
-    ("us_ssn", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", ssn.is_valid, 0.85),
-    ("uk_nino", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", _nino, 0.8),
-    ("fr_nir", r"(?<!\d)[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\d)",
-     lambda v: nir.is_valid(v.replace(" ", "")), 0.99),
-    ("de_tax_id", r"(?<!\d)\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)", lambda v: idnr.is_valid(v.replace(" ", "")), 0.95),
-    ("es_dni", r"\b\d{8}-?[A-Z]\b", dni.is_valid, 0.99),
-    ("es_dni", r"\b[XYZ]-?\d{7}-?[A-Z]\b", nie.is_valid, 0.99),
+def _compact(check: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda value: check(value.replace(" ", ""))
+
+
+Rule = tuple[str, re.Pattern[str], Callable[[str], bool], float]
+
+
+def _rules(rules: list[tuple[str, str, Callable[[str], bool], float]]) -> list[Rule]:
+    return [(category, re.compile(pattern), valid, confidence) for category, pattern, valid, confidence in rules]
+
+
+#: Tried at the start of each numeric run: category, shape (ending where the value must end), check, confidence.
+NUMERIC_RULES = _rules([
+    ("credit_card", r"(?:\d{13,19}|\d{4}(?:([ -])\d{4}\1\d{4}\1\d{1,7}|[ -]\d{6}[ -]\d{4,5}))(?![\d-])", card, 0.99),
+    ("us_ssn", r"\d{3}-\d{2}-\d{4}(?![\d-])", ssn.is_valid, 0.85),
+    ("fr_nir", r"[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\d)",
+     _compact(nir.is_valid), 0.99),
+    ("de_tax_id", r"\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)", _compact(idnr.is_valid), 0.95),
+    ("es_dni", r"\d{8}-?[A-Z](?![A-Za-z0-9])", dni.is_valid, 0.99),
     # Not part of a longer dotted number (a version, an OID).
-    ("ipv4", r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)", _ip, 0.8),
-    ("ipv6", r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])", _ip, 0.9),
-    ("it_fiscal_code", r"\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b",
+    ("ipv4", r"(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)", _ip, 0.8),
+])
+
+#: Tried at the start of each run of capitals and digits.
+UPPER_RULES = _rules([
+    ("iban", r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])", iban, 0.99),
+    ("uk_nino", r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])", _nino, 0.8),
+    ("es_dni", r"[XYZ]-?\d{7}-?[A-Z](?![A-Za-z0-9])", nie.is_valid, 0.99),
+    ("it_fiscal_code",
+     r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])",
      codicefiscale.is_valid, 0.99),
-]
-_COMPILED = [(category, re.compile(pattern), valid, confidence) for category, pattern, valid, confidence in _RULES]
+])
+
+_IPV6_RUN = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{2,}")
+_IPV6 = re.compile(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 
 
-def scan(text: str) -> Iterator[Match]:
-    """Every valid identifier in ``text``, in rule order, then by position."""
-    for category, pattern, valid, confidence in _COMPILED:
-        for m in pattern.finditer(text):
+def _try(rules: list[Rule], text: str, start: int, out: list[Hit]) -> None:
+    for category, shape, valid, confidence in rules:
+        m = shape.match(text, start)
+        if m is not None:
             value = m.group()
             if valid(value):
-                yield Match(category, value, m.start(), confidence)
+                out.append((category, value, start, m.end(), confidence))
+
+
+def try_numeric(text: str, start: int, out: list[Hit]) -> None:
+    """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses at ``start`` (a :data:`NUMERIC_RUN`'s start)."""
+    _try(NUMERIC_RULES, text, start, out)
+
+
+def scan_numeric(text: str, out: list[Hit]) -> None:
+    """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses in ``text``, appended to ``out``."""
+    for run in NUMERIC_RUN.finditer(text):
+        start = run.start()
+        if text[start] in "+(" or (start and (text[start - 1].isalnum() or text[start - 1] in ".-")):
+            continue
+        try_numeric(text, start, out)
+
+
+def scan_upper(text: str, out: list[Hit]) -> None:
+    """IBANs, NINOs, NIEs and codici fiscali in ``text``, appended to ``out``."""
+    for run in UPPER_RUN.finditer(text):
+        start = run.start()
+        if start and text[start - 1].isalnum():
+            continue
+        _try(UPPER_RULES, text, start, out)
+
+
+def scan_ipv6(text: str, out: list[Hit]) -> None:
+    """IPv6 addresses in ``text``, appended to ``out``."""
+    for run in _IPV6_RUN.finditer(text):
+        start = run.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] == ":"):
+            continue
+        m = _IPV6.match(text, start)
+        if m is not None and _ip(m.group()):
+            out.append(("ipv6", m.group(), start, m.end(), 0.9))
+
+
+def scan(text: str) -> list[Hit]:
+    """Every valid identifier in ``text``."""
+    out: list[Hit] = []
+    scan_numeric(text, out)
+    scan_upper(text, out)
+    scan_ipv6(text, out)
+    return out

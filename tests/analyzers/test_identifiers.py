@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kloset.analyzers.gdpr.identifiers import scan
+from kloset.analyzers.gdpr.identifiers import scan as _scan
+from kloset.analyzers.gdpr.match import Match
+
+
+def scan(text: str) -> list[Match]:
+    return [Match(*hit) for hit in _scan(text)]
 
 VALID = [
     ("credit_card", "4111 1111 1111 1111"),

@@ -1,0 +1,50 @@
+"""E-mail addresses, validated with email-validator (syntax and domain rules, no network).
+
+The scan looks for ``@`` and reads the address around it. Validation is memoised by domain: a
+local part in the plain dot-atom form is one email-validator always accepts, so only the domain,
+which a text repeats, goes through the validator; any other local part is validated whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+from .match import Hit
+
+_DOMAIN = re.compile(r"@([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                     r"\.[A-Za-z]{2,63})(?![A-Za-z0-9-]|\.[A-Za-z0-9])")
+#: The local parts recognised: those of the RFC's other characters (``=``, ``/``, ``'``...) that are
+#: allowed mostly precede an address in text (``user=jane@...``), so an address does not start with them.
+_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.lru_cache(maxsize=4096)
+def valid(address: str) -> bool:
+    """Whether email-validator accepts ``address``, without asking the network."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def scan(text: str, out: list[Hit]) -> None:
+    """Valid e-mail addresses in ``text``, appended to ``out``."""
+    for m in _DOMAIN.finditer(text):
+        at = m.start()
+        local_m = _LOCAL.search(text, max(0, at - 64), at)
+        if local_m is None:
+            continue
+        local = local_m.group().lstrip(".")
+        if not local:
+            continue
+        address = local + text[at:m.end()]
+        if len(address) > 254:
+            continue
+        ok = valid("a" + text[at:m.end()]) if _DOT_ATOM.fullmatch(local) else valid(address)
+        if ok:
+            out.append(("email", address, at - len(local), m.end(), 0.99))

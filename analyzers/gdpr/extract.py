@@ -1,0 +1,177 @@
+"""The text of a content, by format, with the keys that frame its values.
+
+Plain text is itself. A CSV file is its own text too, its header naming each cell's column; a JSON
+document (or JSON Lines) becomes its values one to a line, each under the key that holds it; e-mail
+(:mod:`.mail`) and office documents (:mod:`.office`) become their text. The format is chosen by
+content type and file name, and by the first bytes when both are vague.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A value under a key, in the extracted text: (key, start, end).
+Field = tuple[str, int, int]
+
+#: Formats read whole (the others are read a window at a time), so buffered up to the analyzer's limit.
+STRUCTURED = frozenset({"csv", "json", "jsonl", "mime", "mbox", "xlsx", "docx", "odf"})
+
+_BY_EXTENSION = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "jsonl", "ndjson": "jsonl", "eml": "mime",
+                 "msg": "mime", "mbox": "mbox", "mbx": "mbox", "xlsx": "xlsx", "xlsm": "xlsx", "docx": "docx",
+                 "odt": "odf", "ods": "odf", "odp": "odf"}
+_BY_TYPE = {"text/csv": "csv", "application/csv": "csv", "text/tab-separated-values": "csv",
+            "application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
+            "application/x-jsonlines": "jsonl", "message/rfc822": "mime", "application/mbox": "mbox",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx"}
+_MAIL_HEADERS = (b"received:", b"return-path:", b"from:", b"message-id:", b"mime-version:", b"delivered-to:",
+                 b"date:", b"to:", b"subject:")
+
+
+@dataclass
+class Extracted:
+    """A content's text, and the spans of it that are values under a key."""
+
+    text: str
+    fields: list[Field] = field(default_factory=list)
+
+
+def kind(content_type: str, path: str, head: bytes = b"") -> str:
+    """The format to read: ``text``, or one of :data:`STRUCTURED`."""
+    name = path.rpartition("/")[2]
+    ext = name.rpartition(".")[2].lower() if "." in name else ""
+    if ext in _BY_EXTENSION:
+        return _BY_EXTENSION[ext]
+    ctype = content_type.partition(";")[0].strip().lower()
+    if ctype in _BY_TYPE:
+        return _BY_TYPE[ctype]
+    if ctype.startswith("application/vnd.oasis.opendocument."):
+        return "odf"
+    return sniff(head)
+
+
+def sniff(head: bytes) -> str:
+    """The format the first bytes of a content show, ``text`` when they show none."""
+    if head.startswith(b"PK\x03\x04"):
+        if b"mimetypeapplication/vnd.oasis.opendocument" in head[:100]:
+            return "odf"
+        if b"word/" in head:
+            return "docx"
+        if b"xl/" in head:
+            return "xlsx"
+        return "text"
+    if head.startswith(b"From ") and b"\n" in head:
+        return "mbox"
+    if head.lower().startswith(_MAIL_HEADERS):
+        return "mime"
+    stripped = head.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        lines = stripped.split(b"\n", 2)
+        return "jsonl" if len(lines) > 2 and lines[1].lstrip().startswith(b"{") and lines[0].rstrip().endswith(b"}") \
+            else "json"
+    return "text"
+
+
+def decode(data: bytes) -> str:
+    """Text as UTF-8, or Latin-1 when it is not (a byte is then a character, so offsets still hold)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def extract(data: bytes, content_type: str = "", path: str = "") -> Extracted:
+    """The text of ``data`` and its keyed values; a format whose library is missing, or that does not
+    parse, gives no text (it says nothing rather than something wrong)."""
+    form = kind(content_type, path, data[:4096])
+    if form == "text":
+        return Extracted(decode(data))
+    if form == "csv":
+        return extract_csv(decode(data), tab=path.lower().endswith(".tsv") or "tab-separated" in content_type)
+    if form in ("json", "jsonl"):
+        return extract_json(decode(data), lines=form == "jsonl")
+    if form in ("mime", "mbox"):
+        from . import mail
+
+        return mail.extract_mbox(data) if form == "mbox" else mail.extract_message(data)
+    from . import office
+
+    return office.extract(form, data)
+
+
+def extract_csv(text: str, *, tab: bool = False) -> Extracted:
+    """A CSV file is its own text; each cell is a field under its column's header."""
+    first = text[:text.find("\n") if "\n" in text else len(text)]
+    delimiter = "\t" if tab or first.count("\t") > first.count(",") else ";" if first.count(";") > first.count(",") \
+        else ","
+    lines = text.splitlines(keepends=True)
+    starts = [0, *itertools.accumulate(map(len, lines))]
+    reader = csv.reader(lines, delimiter=delimiter)
+    fields: list[Field] = []
+    try:
+        header = next(reader)
+        done = reader.line_num
+        for row in reader:
+            fields.extend(_cells(text, header, row, starts[done], starts[reader.line_num], delimiter))
+            done = reader.line_num
+    except (csv.Error, StopIteration):
+        pass
+    return Extracted(text, fields)
+
+
+def _cells(text: str, header: list[str], row: list[str], start: int, end: int, delimiter: str) -> Iterator[Field]:
+    pos = start
+    for key, cell in zip(header, row, strict=False):
+        if text.startswith(cell, pos) and (pos + len(cell) == end or text[pos + len(cell)] in delimiter + "\r\n"):
+            found = pos
+        else:  # quoted: the cell's text is further on, unless it had quotes doubled inside
+            found = text.find(cell, pos, end)
+            if found < 0:
+                continue
+        if cell:
+            yield key, found, found + len(cell)
+        pos = found + len(cell) + 1 + (text[found + len(cell)] == '"' if found + len(cell) < end else 0)
+
+
+def extract_json(text: str, *, lines: bool = False) -> Extracted:
+    """A JSON document's (or each JSON line's) values, one to a line, each under its key."""
+    out = Extracted("")
+    parts: list[str] = []
+    size = [0]
+    documents: list[Any] = []
+    if lines:
+        for line in text.splitlines():
+            try:
+                documents.append(json.loads(line))
+            except ValueError:
+                documents.append(line)
+    else:
+        try:
+            documents.append(json.loads(text))
+        except ValueError:
+            return Extracted(text)
+    for document in documents:
+        _walk(document, "", parts, size, out.fields)
+    out.text = "".join(parts)
+    return out
+
+
+def _walk(value: Any, key: str, parts: list[str], size: list[int], fields: list[Field]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk(v, str(k), parts, size, fields)
+    elif isinstance(value, list):
+        for v in value:
+            _walk(v, key, parts, size, fields)
+    elif value is not None and not isinstance(value, bool):
+        s = str(value)
+        if key:
+            fields.append((key, size[0], size[0] + len(s)))
+        parts.append(s)
+        parts.append("\n")
+        size[0] += len(s) + 1

@@ -1,0 +1,118 @@
+"""Names of people and postal addresses, where their context says so.
+
+There is no offline way to tell a name from an ordinary capitalised word in running text, so a
+name is only reported where the text frames it: a greeting ("Dear Jane Doe", "Bonjour M. Dupont",
+"Sehr geehrte Frau Müller"), a ``Name: Jane Doe`` line, an e-mail display name
+(``"Jane Doe" <jane@example.com>``), or a value under a key that holds names (a CSV column, a JSON
+key). An address is a street line with a house number (``12 High Street``, ``12, rue de la Paix``,
+``Hauptstraße 5``, ``Via Roma 10``) followed by a postcode and a town, or a value under an address key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .context import normalise_key
+from .match import Hit
+
+_WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+"
+_NAME = rf"{_WORD}(?:[ ](?:(?:van|von|de|der|den|del|della|di|da|le|la|du)[ ])?{_WORD}){{0,3}}"
+_TITLE = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|M|Mme|Mlle|Me|Herr|Frau|Sr|Sra|Srta|Don|Doña|Dña|Sig|Sig\.ra|Signor|"
+          r"Signora|Dott|Dott\.ssa|Dhr|Mevr|heer|mevrouw)\.?[ ]")
+_GREETING = re.compile(
+    r"(?:Dear|Hello|Hi|Bonjour|Cher|Chère|Sehr geehrter?|Liebe[r]?|Hallo|Estimad[oa]|Querid[oa]|Hola|Gentile|"
+    rf"Egregio|Car[oa]|Geachte|Beste)[ ]+(?:{_TITLE})?({_NAME})")
+#: Greeted words that are not names.
+_NOT_NAMES = frozenset({"Sir", "Sirs", "Madam", "Madame", "Monsieur", "Customer", "Customers", "Client", "Team", "All",
+                        "Friends", "Colleagues", "Member", "Members", "Damen", "Herren", "Kunde", "Kundin", "Señor",
+                        "Señora", "Signore", "Signori", "Heer", "Mevrouw", "Reader", "Partner", "Sir or Madam"})
+_NAME_LINE = re.compile(
+    r"(?:^|\n)[ \t]*(?:[Ff]ull [Nn]ame|[Nn]ame|[Ff]irst [Nn]ame|[Ll]ast [Nn]ame|[Ss]urname|[Nn]om|[Pp]rénom|[Nn]ombre|"
+    r"[Aa]pellidos?|[Nn]ome|[Cc]ognome|[Nn]aam|[Vv]orname|[Nn]achname|[Cc]ontact|[Cc]ustomer|[Cc]lient)"
+    rf"[ \t]*[:=][ \t]*({_NAME})[ \t]*(?=\r?\n|$)")
+_DISPLAY_NAME = re.compile(rf"(?:^|[\s:,])\"?({_NAME})\"?[ ]?<$")
+
+#: Keys whose values are names, or parts of names.
+NAME_KEYS = frozenset({"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "customer",
+                       "customername", "contact", "contactname", "person", "nom", "prenom", "prénom", "nombre",
+                       "apellido", "apellidos", "nome", "cognome", "naam", "voornaam", "achternaam", "vorname",
+                       "nachname", "fromname", "sender", "recipient", "employee", "patient", "holder",
+                       "accountholder", "cardholder"})
+#: Keys whose values are addresses, or their street line.
+ADDRESS_KEYS = frozenset({"address", "streetaddress", "street", "street1", "street2", "addressline1", "addressline2",
+                          "address1", "address2", "homeaddress", "postaladdress", "mailingaddress", "billingaddress",
+                          "shippingaddress", "adresse", "rue", "strasse", "straße", "direccion", "dirección", "calle",
+                          "indirizzo", "via", "adres", "straat"})
+_FIELD_NAME = re.compile(rf"{_NAME}(?:,? {_NAME})?")
+
+
+def scan_names(text: str, out: list[Hit]) -> None:
+    """Names framed by greetings and ``Name:`` lines, appended to ``out``."""
+    for pattern, confidence in ((_GREETING, 0.7), (_NAME_LINE, 0.8)):
+        for m in pattern.finditer(text):
+            name = m.group(1)
+            if name not in _NOT_NAMES and name.split(" ", 1)[0] not in _NOT_NAMES:
+                out.append(("person", name, m.start(1), m.end(1), confidence))
+
+
+def display_name(text: str, email_start: int, out: list[Hit]) -> None:
+    """The display name before an address in angle brackets (``Jane Doe <jane@...>``), if any."""
+    if email_start and text[email_start - 1] == "<":
+        m = _DISPLAY_NAME.search(text, max(0, email_start - 80), email_start)
+        if m is not None:
+            out.append(("person", m.group(1), m.start(1), m.end(1), 0.8))
+
+
+_STREET_WORDS = (r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|"
+                 r"Crescent|Terrace|Square|Sq|Row|Parkway|Pkwy|Highway|Hwy|Gardens|Grove|Hill|Park|Mews|Walk)")
+_STREET = re.compile(
+    rf"\d{{1,5}}[A-Za-z]?,?[ ](?:{_WORD}[ ]){{0,4}}?{_STREET_WORDS}\.?(?:[ ](?:Apt\.|Suite|Unit|Flat)[ ]?\d+)?"  # US/UK
+    r"|\d{1,5}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours)"
+    r"[ ][^\n,]{2,40}"  # FR
+    r"|(?:[A-ZÄÖÜ][a-zäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade"
+    r"|singel|dijk)|(?:Am|An der|Im|Auf der)[ ][A-ZÄÖÜ][a-zäöüß]+)[ ]\d{1,4}[a-z]?"  # DE/NL
+    r"|(?:Calle|C/|Avenida|Avda\.|Paseo|Plaza|Pza\.|Ronda|Camino|Carrer|Via|Viale|Piazza|Corso|Vicolo|Largo)"
+    r"[ ][^\n,]{2,40}?,?[ ]\d{1,4}[A-Za-z]?(?:[ ,][^\n,]{0,20})?")  # ES/IT
+_POSTCODE_TOWN = re.compile(
+    r"[ \t]*(?:\d{5}[ ][A-ZÀ-Þ][^\n]{1,40}"  # FR, DE, ES, IT: 75001 Paris
+    r"|\d{4}[ ]?[A-Z]{2}[ ][A-Z][^\n]{1,40}"  # NL: 1012 AB Amsterdam
+    r"|[A-Z][^\n]{1,40},[ ][A-Z]{2}[ ]\d{5}(?:-\d{4})?"  # US: Springfield, IL 62704
+    r"|(?:[A-Z][^\n]{1,40}\n[ \t]*)?[A-Z]{1,2}\d[A-Z\d]?[ ]\d[A-Z]{2}"  # UK: London\nSW1A 1AA
+    r"|[A-Z][^\n]{1,40},[ ]\d{5})")  # ES, Faker style: Madrid, 28001
+_ADDRESS_WORDS = re.compile(r"\d|rue|av|bd|place|chemin|all|impasse|quai|route|cours|straße|strasse|str\.|weg|platz|"
+                            r"Calle|C/|Avenida|Paseo|Plaza|Via|Viale|Piazza|Corso")
+
+
+def scan_addresses(text: str, out: list[Hit]) -> None:
+    """Street lines followed, on the same line after a comma or on the next, by a postcode and town."""
+    for m in _STREET.finditer(text):
+        start = m.start()
+        if start and text[start - 1].isalnum():
+            continue
+        end = m.end()
+        sep = end
+        while sep < len(text) and text[sep] in " ,":
+            sep += 1
+        if sep < len(text) and text[sep] == "\n":
+            sep += 1
+        elif sep == end:
+            continue
+        town = _POSTCODE_TOWN.match(text, sep)
+        if town is not None:
+            out.append(("postal_address", text[start:town.end()], start, town.end(), 0.7))
+
+
+def field(key: str, value: str, start: int, out: list[Hit]) -> bool:
+    """A value under a name or address key, appended to ``out``; whether the key was one of those."""
+    key = normalise_key(key)
+    if key in NAME_KEYS:
+        m = _FIELD_NAME.fullmatch(value.strip())
+        if m is not None:
+            offset = start + value.index(m.group())
+            out.append(("person", m.group(), offset, offset + len(m.group()), 0.8))
+        return True
+    if key in ADDRESS_KEYS:
+        if _ADDRESS_WORDS.search(value) and any(c.isalpha() for c in value):
+            out.append(("postal_address", value, start, start + len(value), 0.8))
+        return True
+    return False
