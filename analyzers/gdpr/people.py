@@ -65,14 +65,21 @@ def display_name(text: str, email_start: int, out: list[Hit]) -> None:
 
 _STREET_WORDS = (r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|"
                  r"Crescent|Terrace|Square|Sq|Row|Parkway|Pkwy|Highway|Hwy|Gardens|Grove|Hill|Park|Mews|Walk)")
-_STREET = re.compile(
-    rf"\d{{1,5}}[A-Za-z]?,?[ ](?:{_WORD}[ ]){{0,4}}?{_STREET_WORDS}\.?(?:[ ](?:Apt\.|Suite|Unit|Flat)[ ]?\d+)?"  # US/UK
-    r"|\d{1,5}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours)"
-    r"[ ][^\n,]{2,40}"  # FR
-    r"|(?:[A-ZÄÖÜ][a-zäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade"
-    r"|singel|dijk)|(?:Am|An der|Im|Auf der)[ ][A-ZÄÖÜ][a-zäöüß]+)[ ]\d{1,4}[a-z]?"  # DE/NL
-    r"|(?:Calle|C/|Avenida|Avda\.|Paseo|Plaza|Pza\.|Ronda|Camino|Carrer|Via|Viale|Piazza|Corso|Vicolo|Largo)"
-    r"[ ][^\n,]{2,40}?,?[ ]\d{1,4}[A-Za-z]?(?:[ ,][^\n,]{0,20})?")  # ES/IT
+# Street lines, one pattern per way of starting (a house number, a street word, a suffixed name):
+# alternatives that start differently would make ``re`` try each of them at every position.
+_STREETS = (
+    re.compile(rf"\d{{1,5}}(?:[A-Za-z]?,?[ ](?:{_WORD}[ ]){{0,4}}?{_STREET_WORDS}\.?(?:[ ](?:Apt\.|Suite|Unit|Flat)"
+               r"[ ]?\d+)?|(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
+               r"route|cours)[ ][^\n,]{2,40})"),  # US, UK, FR
+    re.compile(r"(?:Calle|C/|Avenida|Avda\.|Paseo|Plaza|Pza\.|Ronda|Camino|Carrer|Via|Viale|Piazza|Corso|Vicolo|"
+               r"Largo)[ ][^\n,]{2,40}?,?[ ]\d{1,4}[A-Za-z]?(?:[ ,][^\n,]{0,20})?"),  # ES, IT
+    re.compile(r"(?:Am|An der|Im|Auf der)[ ][A-ZÄÖÜ][a-zäöüß]+[ ]\d{1,4}[a-z]?"),  # DE
+)
+#: German and Dutch street names end with their street word: found by it, then read from the name's start.
+_SUFFIXED = re.compile(r"(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade|"
+                       r"singel|dijk)[ ]\d{1,4}[a-z]?")
+_LINE_START_DIGIT = re.compile(r"[\n,\";\t][ \t]*\d")
+_NAME_START = re.compile(r"[A-ZÄÖÜ][a-zäöüß-]*$")
 _POSTCODE_TOWN = re.compile(
     r"[ \t]*(?:\d{5}[ ][A-ZÀ-Þ][^\n]{1,40}"  # FR, DE, ES, IT: 75001 Paris
     r"|\d{4}[ ]?[A-Z]{2}[ ][A-Z][^\n]{1,40}"  # NL: 1012 AB Amsterdam
@@ -85,11 +92,22 @@ _ADDRESS_WORDS = re.compile(r"\d|rue|av|bd|place|chemin|all|impasse|quai|route|c
 
 def scan_addresses(text: str, out: list[Hit]) -> None:
     """Street lines followed, on the same line after a comma or on the next, by a postcode and town."""
-    for m in _STREET.finditer(text):
-        start = m.start()
+    spans = [(m.start(), m.end()) for pattern in _STREETS[1:] for m in pattern.finditer(text)]
+    # A house number starts a line or a cell: looked for there only, as most digits are not one.
+    for m in _LINE_START_DIGIT.finditer(text):
+        street = _STREETS[0].match(text, m.end() - 1)
+        if street is not None:
+            spans.append((street.start(), street.end()))
+    street = _STREETS[0].match(text)
+    if street is not None:
+        spans.append((0, street.end()))
+    for m in _SUFFIXED.finditer(text):
+        name = _NAME_START.search(text, max(0, m.start() - 40), m.start())
+        if name is not None:
+            spans.append((name.start(), m.end()))
+    for start, end in spans:
         if start and text[start - 1].isalnum():
             continue
-        end = m.end()
         sep = end
         while sep < len(text) and text[sep] in " ,":
             sep += 1

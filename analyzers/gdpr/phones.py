@@ -25,6 +25,7 @@ _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
           "fixed_line", "mobile")
 _NOT_DIGIT = re.compile(r"\D")
 _SHAPE = re.compile(r"(?:\+|00)?\(?\d{1,5}\)?(?:(?:[ ./-]|[ ]?\(0\)[ ]?)?\(?\d{1,5}\)?){1,7}")
+_ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 Desc = tuple[re.Pattern[str], frozenset[int]]
@@ -100,7 +101,7 @@ def _national(digits: str, separated: bool) -> bool:
 
 def check(candidate: str) -> bool:
     """Whether ``candidate``, as written, is a telephone number."""
-    if _DOTTED_QUAD.fullmatch(candidate):
+    if _DOTTED_QUAD.fullmatch(candidate) or _ISO_DATE.fullmatch(candidate):
         return False
     digits = _NOT_DIGIT.sub("", candidate.replace("(0)", "", 1) if candidate[0] == "+" else candidate)
     if candidate[0] == "+":
