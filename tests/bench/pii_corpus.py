@@ -46,7 +46,7 @@ CHECKSUM_CATEGORIES = ("credit_card", "iban", "us_ssn", "uk_nino", "fr_nir", "de
 CATEGORIES = ("email", "phone", *CHECKSUM_CATEGORIES, "ipv4", "ipv6", "date_of_birth", "person", "postal_address",
               *SPECIAL)
 #: Bumped whenever the same seed would give other bytes, so that a cached corpus is not reused.
-VERSION = 1
+VERSION = 3
 
 
 def _nino_valid(value: str) -> bool:
@@ -67,6 +67,28 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
     "es_dni": lambda v: dni.is_valid(v) or nie.is_valid(v),
     "it_fiscal_code": lambda v: codicefiscale.is_valid(v),
 }
+
+
+def issued_card(number: str) -> bool:
+    """Luhn-valid, of a length its issuer uses today, in an issuer range in use today. Faker also makes
+    12-digit Maestro, 13-digit Visa and 15-digit JCB numbers, and JCB numbers outside JCB's range: those
+    are not planted, as no card carries them now."""
+    n, head2, head3, head4 = len(number), int(number[:2]), int(number[:3]), int(number[:4])
+    if not luhn.is_valid(number):
+        return False
+    if number[0] == "4":
+        return n in (16, 19)
+    if 51 <= head2 <= 55 or 2221 <= head4 <= 2720:
+        return n == 16
+    if head2 in (34, 37):
+        return n == 15
+    if number.startswith("6011") or 644 <= head3 <= 649 or head2 == 65:
+        return 16 <= n <= 19
+    if 3528 <= head4 <= 3589:
+        return 16 <= n <= 19
+    if 300 <= head3 <= 305 or head2 in (36, 38, 39):
+        return 14 <= n <= 19
+    return head2 in (50, 56, 57, 58, 63, 67) and 16 <= n <= 19  # Maestro
 
 
 def passes_any(value: str, but: str = "") -> bool:
@@ -242,7 +264,7 @@ class Person:
     def card(self) -> str:
         while True:
             number = str(self.fake.credit_card_number())
-            if luhn.is_valid(number) and not passes_any(number, but="credit_card"):
+            if issued_card(number) and not passes_any(number, but="credit_card"):
                 break
         style = self.rng.random()
         if style < 0.4:
@@ -326,7 +348,7 @@ class Person:
         """A look-alike of an identifier that fails its check: (kind, value as written)."""
         while True:
             kind, value = self._decoy()
-            if not passes_any(value) and not _valid_ip(value):
+            if not passes_any(value) and not _valid_ip(value) and not (kind == "digits" and _phone_anywhere(value)):
                 return kind, value
 
     def _decoy(self) -> tuple[str, str]:
@@ -355,6 +377,17 @@ class Person:
         last = value[-1]
         wrong = r.choice([c for c in (string.digits if last.isdigit() else string.ascii_uppercase) if c != last])
         return kind, value[:-1] + wrong
+
+
+def _phone_anywhere(value: str) -> bool:
+    """Whether a digit run would be a valid phone number in one of the corpus's countries: it is then no decoy."""
+    for locale in LOCALES:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(value, locale[3:])):
+                return True
+        except phonenumbers.NumberParseException:
+            pass
+    return False
 
 
 def _valid_ip(value: str) -> bool:
@@ -630,10 +663,13 @@ def generate(directory: str | Path, size_mb: float = 20.0, seed: int = 1) -> lis
     people = {locale: Person(locale, seed * 1000 + i, rng) for i, locale in enumerate(LOCALES)}
     kinds, weights = list(KINDS), [w for _, w in KINDS.values()]
     files: list[File] = []
-    total = 0
+    total, made = 0, dict.fromkeys(KINDS, 0)
     with open(root / "labels.jsonl", "w") as labels, open(root / "decoys.jsonl", "w") as decoy_rows:
         while total < size_mb * 1e6:
-            kind, locale = rng.choices(kinds, weights)[0], rng.choice(LOCALES)
+            # Each kind goes round the locales, so that even a small corpus has each country's identifiers.
+            kind = rng.choices(kinds, weights)[0]
+            locale = LOCALES[made[kind] % len(LOCALES)]
+            made[kind] += 1
             planted = Planted()
             text, ext = KINDS[kind][0](people[locale], planted)
             name = f"{len(files):05d}-{kind}-{locale}.{ext}"
