@@ -31,7 +31,10 @@ class BlobType(enum.IntEnum):
     CHUNKS = 4  # a piece of a snapshot's object -> chunks table (Parquet)
     XATTRS = 5  # a piece of a snapshot's extended attributes table (Parquet)
     ERRORS = 6  # a piece of a snapshot's errors table (Parquet)
-    FINDINGS = 7  # analyzer results
+    RESULT = 7  # what one analyzer said of one content object (msgpack, ID derived from both)
+    ANALYSIS = 8  # an analysis of a snapshot: which analyzers, and its tables (msgpack)
+    FINDINGS = 9  # a piece of an analysis's findings table (Parquet)
+    EMAILS = 10  # a piece of an analysis's emails table (Parquet)
     PADDING = 15  # random bytes that hide pack layout
 
     @property

@@ -124,8 +124,9 @@ class Index:
         self.pack_no: dict[bytes, int] = {}
         self.blobs: dict[bytes, int] = {}
         # Kept beside the blobs, since finding them there means a pass over millions of entries,
-        # and every look at the store's snapshots asks for them.
+        # and every look at the store's snapshots (and their analyses) asks for them.
         self._snapshots: dict[bytes, None] = {}
+        self._analyses: dict[bytes, None] = {}
 
     def merge(self, sid: bytes, delta: StateDelta) -> None:
         self.states.add(sid)
@@ -140,9 +141,15 @@ class Index:
                     self.blobs.setdefault(i, _entry(t, no, off, n))
                     if t == BlobType.SNAPSHOT:
                         self._snapshots[i] = None
+                    elif t == BlobType.ANALYSIS:
+                        self._analyses[i] = None
 
     def snapshot_ids(self) -> list[bytes]:
         return [i for i in self._snapshots if i not in self.deleted]
+
+    def analysis_ids(self) -> list[bytes]:
+        """Every analysis, including those of deleted snapshots (whose headers name them)."""
+        return list(self._analyses)
 
     def entries(self) -> Iterator[tuple[bytes, int, int, int, int]]:
         """(ID, type, pack number, offset, length) of every blob."""
@@ -199,6 +206,7 @@ class Index:
         idx.pack_no = {p: i for i, (p, _) in enumerate(idx.packs)}
         idx.blobs = {i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(d["blobs"])}
         idx._snapshots = {i: None for i, v in idx.blobs.items() if v & 0xFF == BlobType.SNAPSHOT}
+        idx._analyses = {i: None for i, v in idx.blobs.items() if v & 0xFF == BlobType.ANALYSIS}
         return idx
 
 

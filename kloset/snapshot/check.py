@@ -17,6 +17,7 @@ from ..repository.repo import Repository
 from ..repository.state import StateDelta
 from .header import Header
 from .reader import SnapshotReader
+from .results import prefix_length
 from .rows import row_pathname
 
 ProgressFn = Callable[[int, int], None]
@@ -71,7 +72,9 @@ def check_packs(repo: Repository, report: CheckReport, progress: ProgressFn | No
                 if off + n > len(data):
                     raise IntegrityError("truncated")
                 plain = open_blob(sealer, t, bid, memoryview(data)[off : off + n])
-                if blob_mac(repo.keyring.mac_key, BlobType(t), plain) != bid:
+                # A result's ID is the MAC of its (analyzer, object) prefix; the seal binds the rest.
+                signed = plain[: prefix_length(plain)] if t == BlobType.RESULT else plain
+                if blob_mac(repo.keyring.mac_key, BlobType(t), signed) != bid:
                     raise IntegrityError("content does not match its ID")
             except (IntegrityError, ValueError):
                 report.damaged_blobs.add(bid)

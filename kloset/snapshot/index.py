@@ -31,6 +31,8 @@ BLOB_TYPES: dict[str, BlobType] = {
     "chunks": BlobType.CHUNKS,
     "xattrs": BlobType.XATTRS,
     "errors": BlobType.ERRORS,
+    "findings": BlobType.FINDINGS,
+    "emails": BlobType.EMAILS,
 }
 
 
@@ -83,11 +85,37 @@ def schemas() -> dict[str, pa.Schema]:
             ("raw_path", pa.binary()),
             ("error", pa.string()),
         ]),
+        # The tables of an analysis (not of a snapshot's header): in object ID order, each row naming
+        # the analyzer that wrote it. An object an analyzer read and found nothing in has one findings
+        # row with a null category.
+        "findings": pa.schema([  # type: ignore[arg-type]
+            ("object_id", pa.binary(32)),
+            ("analyzer", pa.string()),
+            ("category", pa.string()),
+            ("sample", pa.string()),
+            ("offset", pa.int64()),
+            ("confidence", pa.float32()),
+            ("count", pa.int64()),
+        ]),
+        "emails": pa.schema([  # type: ignore[arg-type]
+            ("object_id", pa.binary(32)),
+            ("analyzer", pa.string()),
+            ("seq", pa.int32()),  # the message's place in its object (an mbox holds many)
+            ("sender", pa.string()),
+            ("sender_name", pa.string()),
+            ("recipients", pa.list_(pa.string())),
+            ("cc", pa.list_(pa.string())),
+            ("date", ts),
+            ("subject", pa.string()),
+            ("message_id", pa.string()),
+            ("attachments", pa.list_(pa.struct([("name", pa.string()), ("content_type", pa.string()),
+                                                ("size", pa.int64())]))),
+        ]),
     }
 
 
 _SCHEMA_NAMES = {"FILES_SCHEMA": "files", "CHUNKS_SCHEMA": "chunks", "XATTRS_SCHEMA": "xattrs",
-                 "ERRORS_SCHEMA": "errors"}
+                 "ERRORS_SCHEMA": "errors", "FINDINGS_SCHEMA": "findings", "EMAILS_SCHEMA": "emails"}
 
 
 def __getattr__(name: str) -> Any:

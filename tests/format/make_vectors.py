@@ -41,7 +41,9 @@ from kloset.repository.config import StoreConfig
 from kloset.repository.locks import _ad as lock_ad
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
 from kloset.snapshot.content import object_id
+from kloset.analyzer import Analysis, Finding
 from kloset.snapshot.header import Header, Piece, Summary
+from kloset.snapshot.results import AnalysisHeader, encode_result, result_id
 from kloset.snapshot.index import AVERAGE_ROWS, FILES_SCHEMA, MAX_ROWS, MIN_ROWS, PieceWriter, encode_piece
 from kloset.snapshot.order import path_key
 
@@ -55,6 +57,7 @@ PACK_SUBKEY = bytes(range(0x40, 0x60))
 RESOURCE_SUBKEY = bytes(range(0x60, 0x80))
 STORE_ID = bytes.fromhex("6b6c6f7365742d676f6c64656e2d3031")  # b"kloset-golden-01"
 CREATED_NS = 1_700_000_000_000_000_000
+RESULT_OBJECT = bytes(range(0x80, 0xA0))  # the object ID of the result vector
 PASSPHRASE = "correct horse battery staple"
 # Typed with combining marks (NFD), as some systems produce it; the key is that of the NFC form.
 PASSPHRASE_NFD = unicodedata.normalize("NFD", "crème brûlée à Ångström")
@@ -306,6 +309,18 @@ def build() -> dict[str, Any]:
     )
     hb = header.encode()
     v["header"] = {"bytes": h(hb), "snapshot_id": h(blob_mac(MAC_KEY, BlobType.SNAPSHOT, hb))}
+
+    # analyses: a result blob and an analysis header
+    analysis = Analysis([Finding("email", "j***@example.com", 25, 0.99, 3), Finding("iban", "DE***", 80, 0.99, 1)],
+                        ["pii:email", "pii:iban"], {"messages": [{"subject": "hello", "attachments": []}]})
+    result = encode_result("gdpr@1", RESULT_OBJECT, analysis)
+    v["result"] = {"key": "gdpr@1", "object_id": h(RESULT_OBJECT), "bytes": h(result),
+                   "result_id": h(result_id(MAC_KEY, "gdpr@1", RESULT_OBJECT))}
+    ah = AnalysisHeader(bytes([0xCD]) * 32, ["email@1", "gdpr@1"], CREATED_NS + 5_000_000_000,
+                        {"findings": [Piece(bytes([0xEF]) * 32, 2, RESULT_OBJECT + b"('gdpr', 'email', 'j***')")]},
+                        bytes(range(16, 32)))
+    ab = ah.encode()
+    v["analysis"] = {"bytes": h(ab), "analysis_id": h(blob_mac(MAC_KEY, BlobType.ANALYSIS, ab))}
 
     # order
     decoded = [p.decode("utf-8", "surrogateescape") for p in PATHS]

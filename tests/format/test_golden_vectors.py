@@ -54,7 +54,9 @@ from kloset.repository.config import StoreConfig
 from kloset.repository.locks import Lock
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
 from kloset.snapshot.content import OBJECT_DOMAIN, object_id
+from kloset.analyzer import Finding
 from kloset.snapshot.header import Header, Piece, Summary
+from kloset.snapshot.results import AnalysisHeader, decode_result, encode_result, prefix_length, result_id
 from kloset.snapshot.index import (
     AVERAGE_ROWS,
     BLOB_TYPES,
@@ -804,6 +806,43 @@ def test_a_header_of_another_version_or_shape_is_an_integrity_error() -> None:
         Header.decode(b"\xc1", bytes(32))
 
 
+# -- analyses -------------------------------------------------------------------------------------------
+
+
+def test_a_result_blob_is_its_key_and_object_then_msgpack_and_its_id_is_the_mac_of_both() -> None:
+    vec = V["result"]
+    data, oid, rid = x(vec["bytes"]), x(vec["object_id"]), x(vec["result_id"])
+    prefix = vec["key"].encode() + b"\0" + oid
+    assert data.startswith(prefix) and prefix_length(data) == len(prefix)
+    # From the primitives: keyed BLAKE3 over the RESULT type byte and the prefix alone.
+    assert blake3.blake3(bytes([7]) + prefix, key=MAC_KEY).digest() == rid == result_id(MAC_KEY, vec["key"], oid)
+    body = msgpack.unpackb(data[len(prefix):])
+    assert list(body) == ["findings", "tags", "record"]
+    assert body["findings"] == [["email", "j***@example.com", 25, 0.99, 3], ["iban", "DE***", 80, 0.99, 1]]
+    key, got_oid, analysis = decode_result(data)
+    assert (key, got_oid) == (vec["key"], oid)
+    assert analysis.findings[0] == Finding("email", "j***@example.com", 25, 0.99, 3)
+    assert encode_result(key, oid, analysis) == data
+    for bad in (b"no key", vec["key"].encode() + b"\0" + oid[:5], prefix + b"\xc1"):
+        with pytest.raises(IntegrityError):
+            decode_result(bad)
+
+
+def test_an_analysis_header_encodes_to_the_stored_bytes() -> None:
+    vec = V["analysis"]
+    data, aid = x(vec["bytes"]), x(vec["analysis_id"])
+    assert blob_mac(MAC_KEY, BlobType.ANALYSIS, data) == aid
+    h = AnalysisHeader.decode(data, aid)
+    assert (h.snapshot, h.analyzers, h.nonce) == (bytes([0xCD]) * 32, ["email@1", "gdpr@1"], bytes(range(16, 32)))
+    assert h.encode() == data
+    d = msgpack.unpackb(data)
+    assert list(d) == ["version", "snapshot", "analyzers", "time", "nonce", "tables"] and d["version"] == 1
+    assert d["tables"]["findings"][0][:2] == [bytes([0xEF]) * 32, 2]
+    for change in ({"version": 2}, {"tables": {"findings": [["x"]]}}):
+        with pytest.raises(IntegrityError):
+            AnalysisHeader.decode(msgpack.packb({**d, **change}), aid)
+
+
 # -- snapshot tables ------------------------------------------------------------------------------------
 
 
@@ -868,6 +907,15 @@ def test_table_schemas_are_the_documented_ones() -> None:
         "xattrs": ([("path", pa.string()), ("raw_path", pa.binary()), ("name", pa.string()),
                     ("value", pa.binary())], BlobType.XATTRS),
         "errors": ([("path", pa.string()), ("raw_path", pa.binary()), ("error", pa.string())], BlobType.ERRORS),
+        "findings": ([("object_id", b32), ("analyzer", pa.string()), ("category", pa.string()),
+                      ("sample", pa.string()), ("offset", pa.int64()), ("confidence", pa.float32()),
+                      ("count", pa.int64())], BlobType.FINDINGS),
+        "emails": ([("object_id", b32), ("analyzer", pa.string()), ("seq", pa.int32()), ("sender", pa.string()),
+                    ("sender_name", pa.string()), ("recipients", pa.list_(pa.string())),
+                    ("cc", pa.list_(pa.string())), ("date", ts), ("subject", pa.string()),
+                    ("message_id", pa.string()),
+                    ("attachments", pa.list_(pa.struct([("name", pa.string()), ("content_type", pa.string()),
+                                                        ("size", pa.int64())])))], BlobType.EMAILS),
     }
     assert set(schemas()) == set(BLOB_TYPES) == set(expected)
     for name, (fields, blob_type) in expected.items():
