@@ -54,6 +54,8 @@ class Analyzer(ABC):
     content_types: ClassVar[tuple[str, ...]] = ()
     #: Content past this many bytes is not fed (None: everything).
     max_bytes: ClassVar[int | None] = None
+    #: The analysis table its records add rows to (``emails``: see docs/format.md), or None.
+    table: ClassVar[str | None] = None
 
     def __init__(self, options: dict[str, str] | None = None, *, content_type: str = "", path: str = "") -> None:
         """``content_type`` and ``path`` are the snapshot index's, of the first path holding the content:
@@ -73,6 +75,12 @@ class Analyzer(ABC):
     def key(cls) -> str:
         """The part of a result's key that names the analyzer: ``name@version``."""
         return f"{cls.name}@{cls.version}"
+
+    @classmethod
+    def rows(cls, record: Any) -> list[dict[str, Any]]:
+        """The rows of :attr:`table` that one of its records stands for, by column name (columns a row
+        lacks are null; dates may be ISO 8601 strings or aware datetimes)."""
+        return []
 
     @abstractmethod
     def feed(self, data: bytes) -> None:

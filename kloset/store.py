@@ -119,10 +119,13 @@ class Store:
         return Snapshot(self._repo, self._header(matches[0]))
 
     def backup(self, source: str | Importer, *, tags: Iterable[str] = (), exclude: Iterable[str] = (),
-               progress: bool | ProgressFn = False, **options: Any) -> Snapshot:
-        """Back up a source (a location or an importer) and return the new snapshot."""
+               analyze: Iterable[str] = (), progress: bool | ProgressFn = False, **options: Any) -> Snapshot:
+        """Back up a source (a location or an importer) and return the new snapshot.
+
+        ``analyze`` names analyzers (``["gdpr", "email"]``) fed the content as the backup reads it; their
+        results are linked to the snapshot (see :meth:`Snapshot.findings`)."""
         importer = source if isinstance(source, Importer) else importer_for(source, exclude=exclude)
-        bo = BackupOptions(tags=list(tags), **options)
+        bo = BackupOptions(tags=list(tags), analyzers=list(analyze), **options)
         from .progress import bar
 
         with bar(progress, "backup") as fn:
@@ -141,6 +144,14 @@ class Store:
             txn = self._repo.transaction()
             txn.commit(deleted=[s.header.id for s in snaps])
         return [s.id for s in snaps]
+
+    def analyses(self) -> list[dict[str, Any]]:
+        """Every analysis of a snapshot the store has: its ID, snapshot ID, analyzer keys and time."""
+        from .snapshot.analysis import analyses
+
+        self._repo.refresh()
+        return [{"analysis_id": h.id.hex(), "snapshot_id": h.snapshot.hex(), "analyzers": list(h.analyzers),
+                 "time_ns": h.time_ns} for h in analyses(self._repo)]
 
     def check(self, read_data: bool = True, progress: bool | ProgressFn = False) -> CheckReport:
         """Verify every snapshot and, with ``read_data``, every byte stored. Returns the report."""

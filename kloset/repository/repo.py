@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -38,6 +39,9 @@ class Repository:
         self._index: Index | None = None
         self._sealers: dict[bytes, Sealer] = {}
         self._lock = threading.Lock()
+        #: Small metadata blobs as their readers decoded them, by blob ID: blobs never change, so an
+        #: entry stays right for as long as the blob is in the index.
+        self.decoded: dict[bytes, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from ..importer import Importer
 from ..objects import BlobType, EntryType, FileInfo, Record
 from ..repository.repo import Repository
 from ..repository.transaction import Transaction
+from .analysis import Tap, analyze
 from .content import Content, ContentReader
 from .header import Header, Piece
 from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns, schemas
@@ -52,6 +53,8 @@ class BackupOptions:
     workers: int = 0  # reader threads; 0: chosen from the CPU count
     processes: int = -1  # reader processes for large backups; -1: one per CPU, 0 or 1: threads only
     parent: bool = True  # False forces every file to be read
+    analyzers: list[str] = field(default_factory=list)  # fed the content as it is read, then linked
+    analyzer_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class ParentRows:
@@ -194,14 +197,16 @@ def _identical(row: tuple[Any, ...], info: FileInfo, target: str) -> bool:
 
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
-                 workers: int, processes: int = 0, cache: RowCache | None = None) -> None:
+                 workers: int, processes: int = 0, cache: RowCache | None = None, tap: Tap | None = None) -> None:
         self.repo = repo
         self.txn = txn
         self.cache = cache or RowCache(None, repo.keyring, ("", "", ""))
         self.parent = ParentRows(repo, parent, self.cache)
         self.progress = progress
         self.workers = workers
-        self.reader = ContentReader(txn, repo.config.chunking)
+        self.tap = tap
+        self.results: dict[bytes, bytes] = {}  # analyzer results met while reading: ID -> plaintext
+        self.reader = ContentReader(txn, repo.config.chunking, tap)
         put = self._put
         self.files = PieceWriter("files", put, self.parent.same_piece, self._stored)
         self.xattrs = PieceWriter("xattrs", put, self.parent.same_side_piece("xattrs"), self._stored)
@@ -300,11 +305,12 @@ class Builder:
             # Content changed, so table pieces will be encoded: load Parquet while this thread mostly
             # waits on readers rather than when the first piece closes.
             threading.Thread(target=schemas, name="kloset-preload", daemon=True).start()
-        if self._procs is None and self.processes > 1 and self._sent >= _PROCESSES_AFTER:
+        # Analysis is Python work, held to one core in this process: with it, workers pay at once.
+        if self._procs is None and self.processes > 1 and (self._sent >= _PROCESSES_AFTER or self.tap):
             if self._portable is None:
                 self._portable = picklable(batch.items[0][2])
             if self._portable:
-                self._procs = ProcessReaders(self.repo, self.processes)
+                self._procs = ProcessReaders(self.repo, self.processes, analyzers=self.tap.names if self.tap else None)
                 if _AWAIT_WORKERS:
                     self._procs.wait_ready()
         if self._procs is not None and not self._switched:
@@ -317,7 +323,7 @@ class Builder:
             # From here on workers pack content: let go of this process's half-filled data pack and of
             # the reading threads' buffers.
             self._threads.shutdown(wait=True)
-            self.reader = ContentReader(self.txn, self.repo.config.chunking)
+            self.reader = ContentReader(self.txn, self.repo.config.chunking, self.tap)
             self.txn.ship_data()
             self._switched = True
         if self._switched:
@@ -362,6 +368,7 @@ class Builder:
                 if c.size != info.size:
                     self._error(key, path, raw, f"changed while being read ({info.size} -> {c.size} bytes)")
                 oid, ctype, nchunks, size = c.object_id, c.content_type, len(c.chunks), c.size
+                self.results.update(c.results)
                 # Stored as float32: rounded now, so that a row equals what reading it back gives.
                 ent = struct.unpack("f", struct.pack("f", c.entropy))[0]
                 if nchunks > 1 and oid is not None:
@@ -476,7 +483,8 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
             workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
             processes = options.processes if options.processes >= 0 else (os.cpu_count() or 1)
             cache = RowCache(repo.cache_dir, repo.keyring, (importer.type, importer.origin, importer.root))
-            b = Builder(repo, txn, parent, progress, workers, processes, cache)
+            tap = Tap(options.analyzers, options.analyzer_options) if options.analyzers else None
+            b = Builder(repo, txn, parent, progress, workers, processes, cache, tap)
             b.run(_ordered(importer), prefetch=importer.scan_blocks)
             tables = b.finish()
             h = b.header
@@ -498,6 +506,11 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
             txn.abort()
             raise
     cache.retain()
+    if options.analyzers:
+        # A transaction of its own, after the snapshot's: objects the backup did not read (unchanged
+        # files, content stored before) may need reading from the store, which sees only what is committed.
+        analyze(repo, h, options.analyzers, options=options.analyzer_options, processes=processes,
+                progress=progress, fresh=b.results)
     return h
 
 

@@ -19,6 +19,8 @@ from ..repository.transaction import Transaction
 if TYPE_CHECKING:
     import numpy as np
 
+    from .analysis import Tap
+
 # Entropy is estimated from up to this many bytes at the start of each chunk: enough for a stable
 # figure, and it keeps the histogram off the data path's critical cost.
 ENTROPY_SAMPLE = 16 * 1024
@@ -35,6 +37,7 @@ class Content:
     content_type: str = ""
     entropy: float = 0.0
     error: str | None = None
+    results: list[tuple[bytes, bytes]] = field(default_factory=list)  # analyzer results: (ID, plaintext)
 
 
 def object_id(mac_key: bytes, chunk_ids: list[bytes]) -> bytes | None:
@@ -119,9 +122,10 @@ def _read_up_to(f: BinaryIO, n: int) -> bytes:
 class ContentReader:
     """Chunks, identifies and stores file content through a transaction."""
 
-    def __init__(self, txn: Transaction, params: ChunkingParams) -> None:
+    def __init__(self, txn: Transaction, params: ChunkingParams, tap: Tap | None = None) -> None:
         self.txn = txn
         self.params = params
+        self.tap = tap
         self.mac_key = txn.repo.keyring.mac_key
         self._local = threading.local()
 
@@ -145,7 +149,7 @@ class ContentReader:
                     if len(data) > expected:
                         data += f.read()
                     if len(data) < self.params.min:
-                        self._store(out, rec.pathname, [data] if data else [])
+                        self._store(out, rec.pathname, [data] if data else [], whole=True)
                     else:
                         self._store(out, rec.pathname, self._chunker().chunks_of(data))
                 else:
@@ -154,15 +158,22 @@ class ContentReader:
             return Content(error=f"{e.strerror or e}")
         return out
 
-    def _store(self, out: Content, path: str, pieces: Iterable[bytes | memoryview]) -> None:
+    def _store(self, out: Content, path: str, pieces: Iterable[bytes | memoryview], whole: bool = False) -> None:
+        """Chunk, identify and store content; ``whole`` when ``pieces`` is the content in one piece."""
         txn, key, chunks = self.txn, self.mac_key, out.chunks
         import numpy as np  # loaded with the first content read: an unchanged re-backup reads none
 
         hist: np.ndarray | None = None
+        tap, analyzers = self.tap, []
         for piece in pieces:
+            cid = blob_mac(key, BlobType.CHUNK, piece)
             if not chunks:
                 out.content_type = content_type(path, bytes(piece[:_HEAD]))
-            cid = blob_mac(key, BlobType.CHUNK, piece)
+                if tap is not None:
+                    # Content of one piece has its object ID already: analyzers that know it are not fed.
+                    analyzers = tap.start(txn, out.content_type, path, cid if whole else None)
+            if analyzers:
+                tap.feed(analyzers, out.size, piece)  # type: ignore[union-attr]
             if txn.reserve(cid):
                 txn.add(BlobType.CHUNK, cid, piece)
             h = np.bincount(np.frombuffer(piece[:ENTROPY_SAMPLE], dtype=np.uint8), minlength=256)
@@ -170,5 +181,7 @@ class ContentReader:
             chunks.append((cid, len(piece)))
             out.size += len(piece)
         out.object_id = object_id(key, [c for c, _ in chunks])
+        if analyzers and out.object_id is not None:
+            out.results = tap.finish(txn, out.object_id, analyzers, claimed=whole)  # type: ignore[union-attr]
         if hist is not None:
             out.entropy = entropy(hist)

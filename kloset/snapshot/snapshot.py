@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..repository.repo import Repository
+    from .analysis import AnalysisReport
 
 ProgressFn = Callable[[int, int], None]
 
@@ -137,6 +138,90 @@ class Snapshot:
                     setattr(report, k, getattr(report, k) + getattr(r, k))
                 report.errors += r.errors
         return report
+
+    # -- analysis -----------------------------------------------------------------------------------
+
+    def analyze(self, analyzers: Iterable[str] | None = None, *, options: dict[str, dict[str, str]] | None = None,
+                processes: int = -1, progress: bool | ProgressFn = False) -> AnalysisReport:
+        """Run analyzers (all installed ones by default) over the snapshot's content and link their
+        results to it. Content any snapshot's analysis has read is not read again."""
+        from ..progress import bar
+        from .analysis import analyze, installed
+
+        names = list(analyzers) if analyzers is not None else installed()
+        with bar(progress, "analyze") as fn:
+            return analyze(self._repo, self.header, names, options=options, processes=processes, progress=fn)
+
+    def analyses(self) -> list[dict[str, Any]]:
+        """The analyses of this snapshot, oldest first: ID, analyzer keys and time of each."""
+        from .analysis import analyses
+
+        return [{"analysis_id": h.id.hex(), "analyzers": list(h.analyzers), "time_ns": h.time_ns}
+                for h in analyses(self._repo, self.header.id)]
+
+    def analysis_table(self, name: str = "findings") -> pa.Table:
+        """The rows of one analysis table (``findings``, ``emails``) for this snapshot's content, one per
+        (object, analyzer, ...), as stored: see docs/format.md. Each analyzer's newest analysis counts."""
+        import pyarrow as pa
+
+        from .analysis import linked_rows
+        from .index import schemas
+
+        schema = schemas()[name]
+        rows = linked_rows(self._repo, self.header.id, name)
+        return pa.Table.from_pydict(dict(zip(schema.names, map(list, zip(*rows, strict=True)), strict=True))
+                                    if rows else {n: [] for n in schema.names}, schema=schema)
+
+    def _by_path(self, name: str) -> dict[str, list[Any]]:
+        """An analysis table joined to the files holding each object, as columns: one row per (path,
+        table row), in path order."""
+        from .analysis import linked_rows
+        from .index import schemas
+
+        # Python rows, not an Arrow table: building one loads pandas, which the command line never needs.
+        rows = [r for r in linked_rows(self._repo, self.header.id, name) if name != "findings" or r[2] is not None]
+        names = schemas()[name].names
+        cols: dict[str, list[Any]] = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+        out: dict[str, list[Any]] = {"snapshot_id": [], "path": [], **{n: [] for n in cols}}
+        if not rows:
+            return out
+        files = self.table("files", ["path", "object_id"])
+        paths: dict[bytes, list[str]] = {}
+        for p, o in zip(files.column("path").to_pylist(), files.column("object_id").to_pylist(), strict=True):
+            if o is not None and p is not None:
+                paths.setdefault(o, []).append(p)
+        order = sorted(((p, i) for i, oid in enumerate(cols["object_id"]) for p in paths.get(oid, [])),
+                       key=lambda pi: (pi[0], pi[1]))
+        for p, i in order:
+            out["snapshot_id"].append(self.id)
+            out["path"].append(p)
+            for n, c in cols.items():
+                out[n].append(c[i].hex() if n == "object_id" else c[i])
+        return out
+
+    def findings(self) -> pd.DataFrame:
+        """What analyzers found, one row per (path, analyzer, category): masked sample, first byte offset,
+        confidence and count. Empty until the snapshot is analyzed (``backup --analyze``, :meth:`analyze`)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._by_path("findings"))
+
+    def emails(self) -> pd.DataFrame:
+        """The e-mail messages found, one row per (path, message): sender, recipients, cc, date, subject,
+        message ID and attachments."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self._by_path("emails"))
+        frame["date"] = pd.to_datetime(frame["date"], utc=True)
+        return frame
+
+    def data_classes(self) -> dict[str, int]:
+        """Category -> how many files hold it (``email``, ``iban``, ``special:health``...), most first."""
+        rows = self._by_path("findings")
+        files: dict[str, set[str]] = {}
+        for category, path in zip(rows["category"], rows["path"], strict=True):
+            files.setdefault(category, set()).add(path)
+        return dict(sorted(((c, len(p)) for c, p in files.items()), key=lambda cn: (-cn[1], cn[0])))
 
     def changes(self, other: Snapshot) -> Iterator[Change]:
         """What changed from ``self`` to ``other``, streamed in snapshot order."""

@@ -45,6 +45,8 @@ class WorkerSetup:
     mac_key: bytes
     encrypted: bool
     known: bytes  # IDs of the chunks the store has, concatenated
+    analyzers: list[str]  # fed the content as it is read (``backup --analyze``)
+    known_results: bytes  # IDs of the analyzer results the store has, concatenated
 
 
 Item = tuple[str, int, Any]  # (pathname, expected size, opener)
@@ -68,9 +70,16 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     index = Index()
     known = setup.known
     index.assume((known[i : i + 32] for i in range(0, len(known), 32)), BlobType.CHUNK)
+    results = setup.known_results
+    index.assume((results[i : i + 32] for i in range(0, len(results), 32)), BlobType.RESULT)
     repo._index = index
     txn = Transaction(repo)
-    reader = ContentReader(txn, config.chunking)
+    tap = None
+    if setup.analyzers:
+        from .analysis import Tap
+
+        tap = Tap(setup.analyzers)
+    reader = ContentReader(txn, config.chunking, tap)
     while True:
         msg = inbox.recv()
         if msg is None:
@@ -170,7 +179,7 @@ class ProcessReaders:
     thread of its own: a worker takes it only once it has imported kloset, and the backup need not stand
     still until then. :meth:`ready` tells when batches can go out without waiting."""
 
-    def __init__(self, repo: Repository, processes: int) -> None:
+    def __init__(self, repo: Repository, processes: int, analyzers: list[str] | None = None) -> None:
         self._conns: list[Connection] = []
         self._inboxes: list[Connection] = []
         self._procs: list[subprocess.Popen[bytes] | _ForkedWorker] = []
@@ -200,20 +209,22 @@ class ProcessReaders:
         for lock in self._send_locks:
             lock.acquire()
         self._started = threading.Event()
-        threading.Thread(target=self._send_setup, args=(repo,), daemon=True, name="kloset-setup").start()
+        threading.Thread(target=self._send_setup, args=(repo, analyzers or []), daemon=True,
+                         name="kloset-setup").start()
         self._final: list[tuple[list[PackEntry], int, int] | None] = [None] * processes
         self._receivers = [threading.Thread(target=self._receive, args=(i,), daemon=True, name="kloset-receive")
                            for i in range(processes)]
         for t in self._receivers:
             t.start()
 
-    def _send_setup(self, repo: Repository) -> None:
+    def _send_setup(self, repo: Repository, analyzers: list[str]) -> None:
         try:
             # The index is only read while a backup runs: safe to walk from this thread.
             known = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.CHUNK)
+            results = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.RESULT) if analyzers else b""
             keys = repo.keyring.keys
             setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
-                                repo.keyring.encrypted, known)
+                                repo.keyring.encrypted, known, analyzers, results)
             for conn, lock in zip(self._conns, self._send_locks, strict=True):
                 try:
                     conn.send(setup)

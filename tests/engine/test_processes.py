@@ -35,9 +35,9 @@ def spy_on_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     started: list[int] = []
     real = workers_module.ProcessReaders.__init__
 
-    def init(self: workers_module.ProcessReaders, repo: Any, processes: int) -> None:
+    def init(self: workers_module.ProcessReaders, repo: Any, processes: int, **options: Any) -> None:
         started.append(processes)
-        real(self, repo, processes)
+        real(self, repo, processes, **options)
 
     monkeypatch.setattr(workers_module.ProcessReaders, "__init__", init)
     return started
