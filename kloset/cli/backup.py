@@ -8,6 +8,7 @@ import sys
 from kloset.store import importer_for
 
 from . import render
+from .analyze import analyzer_names, summary_lines
 from .context import Context
 
 
@@ -21,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="read exclude patterns from FILE, one per line (repeatable)")
     for label in ("name", "category", "environment", "perimeter", "job"):
         parser.add_argument(f"--{label}", default="", metavar=label[0].upper(), help=f"the snapshot's {label}")
+    parser.add_argument("--analyze", action="append", default=[], metavar="NAME[,NAME]",
+                        help="run analyzers (gdpr, email...) on the content as it is read (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
     with store:
         snap = store.backup(
             importer,
-            tags=args.tag, progress=progress, command_line=" ".join(sys.argv),
+            tags=args.tag, progress=progress, command_line=" ".join(sys.argv), analyze=analyzer_names(args.analyze),
             name=args.name, category=args.category, environment=args.environment,
             perimeter=args.perimeter, job=args.job)
         s, h = snap.summary, snap.header
@@ -67,4 +70,6 @@ def run(args: argparse.Namespace, context: Context) -> int:
             errors_note = f", {s.errors} errors" if s.errors else ""
             print(f"created snapshot {snap.short_id}: {s.files} files, {s.dirs} dirs, {render.size(s.size)}, "
                   f"{render.size(s.stored)} stored, {render.seconds(h.duration_ns)}{errors_note}")
+            if args.analyze:
+                render.write_lines(summary_lines(snap.data_classes()))
     return 0

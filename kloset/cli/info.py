@@ -33,7 +33,9 @@ def _snapshot_info(snap: kloset.Snapshot) -> dict[str, Any]:
     h = snap.header
     info = snapshot_record(snap)
     extra = {"os": h.os, "arch": h.arch, "command_line": h.command_line, "new_chunks": h.summary.new_chunks,
-             "reused_files": h.summary.reused_files}
+             "reused_files": h.summary.reused_files,
+             "analyzers": sorted({k for a in snap.analyses() for k in a["analyzers"]}),
+             "data_classes": snap.data_classes()}
     return {**info, **extra}
 
 
@@ -42,6 +44,8 @@ def _text(key: str, value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({v} file{'s' if v != 1 else ''})" for k, v in value.items()) or "-"
     if key in ("size", "stored") and isinstance(value, int):
         return f"{render.size(value)} ({value} bytes)"
     if key == "timestamp":

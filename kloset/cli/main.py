@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "locate": "find entries by name or path pattern in every snapshot",
     "check": "verify snapshots and stored data",
     "rm": "forget snapshots",
+    "analyze": "find personal data and e-mail messages in a snapshot's content",
     "sql": "query snapshots with SQL (needs kloset[sql])",
     "agent": "show, start or stop the agent that keeps stores open for quick queries",
 }

@@ -44,7 +44,31 @@ _VIEWS = {
         FROM files_pieces WHERE object_id IS NOT NULL GROUP BY object_id""",
     "xattrs": "SELECT snapshot_id, path, name, value FROM xattrs_pieces",
     "errors": "SELECT snapshot_id, path, error FROM errors_pieces",
+    # Analyses hold results per content object; each path holding the object has them.
+    "findings": """
+        SELECT f.snapshot_id, p.path, lower(hex(f.object_id)) AS object_id, f.analyzer, f.category,
+               f.confidence, f.count, f.sample, f."offset"
+        FROM findings_table f JOIN files_pieces p ON p.snapshot_id = f.snapshot_id AND p.object_id = f.object_id
+        WHERE f.category IS NOT NULL""",
+    "emails": """
+        SELECT e.snapshot_id, p.path, lower(hex(e.object_id)) AS object_id, e.seq, e.sender, e.sender_name,
+               e.recipients, e.cc, e.date, e.subject, e.message_id, e.attachments
+        FROM emails_table e JOIN files_pieces p ON p.snapshot_id = e.snapshot_id AND p.object_id = e.object_id""",
 }
+
+
+def _analysis_table(snaps: list[kloset.Snapshot], name: str) -> pa.Table:
+    """One analysis table of every snapshot, with its snapshot's ID in front."""
+    import pyarrow as pa
+
+    parts = []
+    for s in snaps:
+        t = s.analysis_table(name)
+        parts.append(t.add_column(0, "snapshot_id", pa.array([s.id] * t.num_rows, pa.string())))
+    if not parts:
+        t = kloset.table_schemas()[name].empty_table()
+        return t.add_column(0, "snapshot_id", pa.array([], pa.string()))
+    return pa.concat_tables(parts)
 
 
 def _snapshots_table(snaps: list[kloset.Snapshot]) -> pa.Table:
@@ -98,13 +122,15 @@ class StoreConnection:
         """Point the views at the store's snapshots as they are now (cheap when nothing changed)."""
         with self._lock:
             snaps = self.store.snapshots()
-            ids = tuple(s.id for s in snaps)
+            ids = tuple(s.id for s in snaps) + tuple(a["analysis_id"] for a in self.store.analyses())
             if ids == self._seen:
                 return
             for table in _STORED:
                 self.con.register(f"{table}_pieces", dataset(self.fs, table, snaps))
             self.con.register("snapshots_table", _snapshots_table(snaps))
             self.con.register("packfiles_table", _packfiles_table(self.store))
+            for name in ("findings", "emails"):
+                self.con.register(f"{name}_table", _analysis_table(snaps, name))
             self.con.execute("CREATE OR REPLACE TEMP VIEW snapshots AS SELECT * FROM snapshots_table")
             self.con.execute("CREATE OR REPLACE TEMP VIEW packfiles AS SELECT * FROM packfiles_table")
             for name, body in _VIEWS.items():

@@ -25,7 +25,7 @@ from . import wire
 #: The commands the agent runs: they read the store and write nothing to it.
 SERVED = frozenset({"sql", "ls", "info", "cat", "diff", "locate"})
 #: The commands after which the agent is told to keep the store open.
-WARMING = SERVED | {"create", "backup", "restore", "check", "rm"}
+WARMING = SERVED | {"create", "backup", "restore", "check", "rm", "analyze"}
 #: The environment a served command may look at, passed along since the agent's own is not the caller's.
 PASSED_ENV = ("TZ", "COLUMNS", "LINES", "NO_COLOR")
 #: How long a command waits for a busy agent (opening a large store, say) before running in-process;
