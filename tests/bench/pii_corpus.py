@@ -46,7 +46,7 @@ CHECKSUM_CATEGORIES = ("credit_card", "iban", "us_ssn", "uk_nino", "fr_nir", "de
 CATEGORIES = ("email", "phone", *CHECKSUM_CATEGORIES, "ipv4", "ipv6", "date_of_birth", "person", "postal_address",
               *SPECIAL)
 #: Bumped whenever the same seed would give other bytes, so that a cached corpus is not reused.
-VERSION = 3
+VERSION = 6
 
 
 def _nino_valid(value: str) -> bool:
@@ -436,7 +436,7 @@ def _id_lines(p: Person, planted: Planted) -> list[str]:
         out.append(CARD[lang].format(planted.add("credit_card", p.card())))
     if r.random() < 0.4:
         out.append(r.choice(OTHER_DATE[lang]).format(p.written_date(_recent(p))))
-    if r.random() < 0.25:
+    if r.random() < 0.4:
         category, hint = p.special()
         planted.add(category, hint)
         out.append(hint)
@@ -518,6 +518,15 @@ def records(p: Person, planted: Planted) -> tuple[str, str]:
     return json.dumps(out, ensure_ascii=r.random() < 0.2, indent=2), "json"
 
 
+def _hex(r: random.Random, digits: int) -> str:
+    """A hex token (a hash, a session key) with no run of seven decimal digits: a longer run might pass a
+    checksum and be taken for an identifier that was not planted."""
+    while True:
+        token = f"{r.getrandbits(4 * digits):0{digits}x}"
+        if not re.search(r"\d{7}", token):
+            return token
+
+
 def _timestamp(p: Person) -> str:
     return f"{_recent(p).isoformat()}T{p.rng.randrange(24):02d}:{p.rng.randrange(60):02d}:{p.rng.randrange(60):02d}Z"
 
@@ -552,7 +561,7 @@ def log(p: Person, planted: Planted) -> tuple[str, str]:
             lines.append(f"{ts} WARNING auth: password reset requested for {planted.add('email', p.email())} "
                          f"from {planted.add('ipv6', p.ipv6())}")
         else:
-            lines.append(f"{ts} DEBUG cache: hit key=session:{r.getrandbits(64):016x} took {r.randrange(1, 90)}ms")
+            lines.append(f"{ts} DEBUG cache: hit key=session:{_hex(r, 16)} took {r.randrange(1, 90)}ms")
     return "\n".join(lines) + "\n", "log"
 
 
@@ -570,7 +579,7 @@ def message(p: Person, planted: Planted) -> tuple[str, str]:
         msg["Cc"] = ", ".join(formataddr(a) for a in cc)
     msg["Subject"] = r.choice(BODY[lang])[:40]
     msg["Date"] = format_datetime(datetime_of(_recent(p)))
-    msg["Message-ID"] = f"<{r.getrandbits(48):x}.{r.getrandbits(32):x}@mail.example.net>"
+    msg["Message-ID"] = f"<{_hex(r, 12)}.{_hex(r, 8)}@mail.example.net>"
     body = [GREETING[lang].format(to[0][0]), "", *r.sample(BODY[lang], r.randrange(1, 3)), *_id_lines(p, planted),
             "", CLOSING[lang], sender[0], CONTACT[lang][0].format(planted.add("phone", p.phone()))]
     msg.set_content("\n".join(body) + "\n", cte=r.choice(["8bit", "quoted-printable", "base64"]))
@@ -611,10 +620,10 @@ def clean(p: Person, planted: Planted) -> tuple[str, str]:
                                                     k=r.randrange(1, 9), v=version))
             elif shape == "table":
                 lines.append(",".join([_recent(p).isoformat(), f"{r.uniform(0, 1e4):.2f}", str(r.randrange(10**6)),
-                                       f"{r.uniform(-5, 5):.3f}", f"{r.getrandbits(128):032x}"]))
+                                       f"{r.uniform(-5, 5):.3f}", f"{_hex(r, 32)}"]))
             else:
                 lines.append(f"## {version} ({_recent(p).isoformat()})\n- {r.choice(_NOUNS)} {r.choice(_VERBS)} "
-                             f"the {r.choice(_NOUNS)} {r.choice(_TAILS)}; build {r.getrandbits(40):010x}")
+                             f"the {r.choice(_NOUNS)} {r.choice(_TAILS)}; build {_hex(r, 10)}")
         text = "\n".join(lines) + "\n"
         if not accidental(text):
             return text, {"prose": "txt", "code": "md", "table": "csv", "changelog": "md"}[shape]
@@ -628,7 +637,7 @@ _REJECT_FIELD = {"credit_card": "card_number", "iban": "iban", "us_ssn": "ssn", 
 def decoys(p: Person, planted: Planted) -> tuple[str, str]:
     """A data-quality report of rejected values: look-alikes whose checks fail, and dates that are not births."""
     r = p.rng
-    lines = [f"Import run {r.getrandbits(32):08x}: rejected values", ""]
+    lines = [f"Import run {_hex(r, 8)}: rejected values", ""]
     for n in range(r.randrange(30, 120)):
         shape = r.random()
         if shape < 0.5:
@@ -644,6 +653,14 @@ def decoys(p: Person, planted: Planted) -> tuple[str, str]:
 KINDS: dict[str, tuple[Callable[[Person, Planted], tuple[str, str]], int]] = {
     "letter": (letter, 3), "customers": (customers, 2), "records": (records, 1), "events": (events, 1),
     "log": (log, 1), "message": (message, 2), "clean": (clean, 2), "decoys": (decoys, 1)}
+
+
+def _stray(text: str, planted: Planted) -> bool:
+    """Whether the text holds an identifier that was not planted (a session key that is all digits and
+    passes Luhn): such a document would make its labels lie, so it is written anew."""
+    for value in sorted({v for _, v in planted.labels} | {v for _, v in planted.decoys}, key=len, reverse=True):
+        text = text.replace(value, " | ")
+    return accidental(text)
 
 
 @dataclass(frozen=True)
@@ -670,8 +687,11 @@ def generate(directory: str | Path, size_mb: float = 20.0, seed: int = 1) -> lis
             kind = rng.choices(kinds, weights)[0]
             locale = LOCALES[made[kind] % len(LOCALES)]
             made[kind] += 1
-            planted = Planted()
-            text, ext = KINDS[kind][0](people[locale], planted)
+            while True:
+                planted = Planted()
+                text, ext = KINDS[kind][0](people[locale], planted)
+                if not _stray(text, planted):
+                    break
             name = f"{len(files):05d}-{kind}-{locale}.{ext}"
             data = text.encode()
             (corpus / name).write_bytes(data)
