@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kloset.registry import analyzer_class
 from kloset.store import importer_for
 
 from . import render
@@ -41,6 +42,11 @@ def _excludes(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, context: Context) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     importer = importer_for(args.path, exclude=_excludes(args))
+    analyzers = analyzer_names(args.analyze)
+    for name in analyzers:
+        # Loaded before the workers fork, so that they start with the analyzers imported; an unknown
+        # name fails here, before anything is read.
+        analyzer_class(name)
     if context.own_process:
         # Before any thread starts and before the walk's pipe exists, which workers must not hold.
         from kloset.snapshot.workers import prefork
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
     with store:
         snap = store.backup(
             importer,
-            tags=args.tag, progress=progress, command_line=" ".join(sys.argv), analyze=analyzer_names(args.analyze),
+            tags=args.tag, progress=progress, command_line=" ".join(sys.argv), analyze=analyzers,
             name=args.name, category=args.category, environment=args.environment,
             perimeter=args.perimeter, job=args.job)
         s, h = snap.summary, snap.header

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kloset.cli.main import main
+from kloset.registry import analyzer_class
 
 PASSPHRASE = "correct horse battery staple"
 BIG = random.Random(7).randbytes(600_000)
@@ -480,3 +481,43 @@ def test_commands_do_not_import_pandas(backed_up: str, src: Path, tmp_path: Path
     assert not _imports_pandas("at", backed_up, "diff", "latest", "latest")
     assert not _imports_pandas("at", backed_up, "check")
     assert not _imports_pandas("at", backed_up, "restore", "--to", str(tmp_path / "r"), "latest")
+
+
+# -- analysis ---------------------------------------------------------------------------------------
+
+
+def test_backup_analyze_prints_the_data_classes_and_info_keeps_them(
+        store: str, src: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (src / "customers.csv").write_text("name,email\nJane Doe,jane.doe@example.com\nJohn Roe,john@example.org\n")
+    code, out, err = run(capsys, "at", store, "backup", "--analyze", "gdpr", "--analyze", "email", str(src))
+    assert code == 0, err
+    assert re.search(r"^  email\s+1 file$", out, re.M)
+    code, out, _ = run(capsys, "at", store, "info", "latest", "--json")
+    info = json.loads(out)
+    assert info["analyzers"] == sorted(analyzer_class(n).key() for n in ("email", "gdpr"))
+    assert info["data_classes"]["email"] == 1
+    code, out, _ = run(capsys, "at", store, "info", "latest")
+    assert re.search(r"^data_classes: .*email \(1 file\)", out, re.M)
+
+
+def test_analyze_after_the_fact_then_again_reads_nothing(backed_up: str, src: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    (src / "a.txt").write_text("call jane.doe@example.com\n")
+    quietly("at", backed_up, "backup", str(src))
+    code, out, err = run(capsys, "at", backed_up, "analyze", "--analyzer", "gdpr", "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["analyzers"] == [analyzer_class("gdpr").key()] and first["analyzed"] == 2 and first["errors"] == []
+    assert first["data_classes"] == {"email": 1}
+    code, out, _ = run(capsys, "at", backed_up, "analyze", "latest", "--analyzer", "gdpr")
+    assert code == 0
+    assert out.startswith("analyzed snapshot ") and "0 read (0 B), 2 known already" in out
+    assert re.search(r"^  email\s+1 file$", out, re.M)
+
+
+def test_analyze_with_an_unknown_analyzer_exits_2(backed_up: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "at", backed_up, "analyze", "--analyzer", "nope")
+    assert (code, out) == (2, "")
+    assert "no analyzer 'nope'" in err
+    code, _, err = run(capsys, "at", backed_up, "backup", "--analyze", "gdpr,nope", ".")
+    assert code == 2 and "no analyzer 'nope'" in err

@@ -30,7 +30,24 @@ def src(tmp_path: Path) -> Path:
     (root / "big.bin").write_bytes(os.urandom(3 << 20))
     (root / "same.txt").write_text("alpha\n")
     (root / "link").symlink_to("docs/a.txt")
+    (root / "docs" / "people.txt").write_text("Write to jane.doe@example.com, IBAN GB82 WEST 1234 5698 7654 32\n")
+    (root / "mail").mkdir()
+    (root / "mail" / "m.eml").write_bytes(MESSAGE)
     return root
+
+
+def _message() -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Cc"] = "Ann Lee <ann@example.com>", "bob@example.org", "cy@example.net"
+    m["Subject"], m["Date"], m["Message-ID"] = "Invoice", "Tue, 02 Jan 2024 10:00:00 +0000", "<i1@example.com>"
+    m.set_content("Invoice attached.\n")
+    m.add_attachment(b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="invoice.pdf")
+    return bytes(m)
+
+
+MESSAGE = _message()
 
 
 @pytest.fixture
@@ -40,7 +57,7 @@ def store(tmp_path: Path, src: Path) -> Iterator[kloset.Store]:
     s.backup(str(src), tags=["first"])
     (src / "docs" / "c.txt").write_text("gamma\n")
     (src / "same.txt").unlink()
-    s.backup(str(src), tags=["second"])
+    s.backup(str(src), tags=["second"], analyze=["gdpr", "email"])
     yield s
     s.close()
 
@@ -237,6 +254,30 @@ def test_kloset_sql_reads_statements_from_its_input(store: kloset.Store, capsys:
     assert "nope" in err and code == 2  # the failed statement is reported, the next one still runs
 
 
+def test_findings_and_emails_tables_hold_the_analysis(store: kloset.Store, src: Path) -> None:
+    first, second = (s.id for s in store.snapshots())
+    f = store.sql("SELECT * FROM findings ORDER BY path, analyzer, category")
+    assert set(f.snapshot_id) == {second}  # only the second snapshot was analyzed
+    people = f[f.path == f"{src}/docs/people.txt"]
+    assert set(people.category) >= {"email", "iban"}
+    iban = people[people.category == "iban"].iloc[0]
+    assert (iban.analyzer, iban["count"], iban.sample, iban.confidence) == ("gdpr", 1, "GB***", 0.99)
+    assert iban["offset"] == (src / "docs" / "people.txt").read_bytes().index(b"GB82")
+    e = store.sql("SELECT * FROM emails")
+    assert len(e) == 1
+    m = e.iloc[0]
+    assert (m.path, m.sender, m.sender_name, list(m.recipients), list(m.cc), m.subject, m.message_id) == (
+        f"{src}/mail/m.eml", "ann@example.com", "Ann Lee", ["bob@example.org"], ["cy@example.net"], "Invoice",
+        "<i1@example.com>")
+    assert str(m.date) == "2024-01-02 10:00:00+00:00"
+    assert [dict(a) for a in m.attachments] == [{"name": "invoice.pdf", "content_type": "application/pdf",
+                                                 "size": len(b"%PDF-1.4 invoice")}]
+    # The same rows as the Python API gives, and the tables follow a later analysis of the first snapshot.
+    assert len(store.snapshot(second).findings()) == len(f)
+    store.snapshot(first).analyze(["email"])
+    assert set(store.sql("SELECT snapshot_id FROM emails").snapshot_id) == {first, second}
+
+
 # -- docs/sql.md --------------------------------------------------------------------------------------
 
 DOC = Path(__file__).parents[2] / "docs" / "sql.md"
@@ -255,7 +296,7 @@ def test_every_documented_recipe_runs(store: kloset.Store, recipe: str) -> None:
 
 
 def test_documented_columns_exist(store: kloset.Store) -> None:
-    for table in ("snapshots", "files", "chunks", "objects", "xattrs", "errors", "packfiles"):
+    for table in ("snapshots", "files", "chunks", "objects", "xattrs", "errors", "packfiles", "findings", "emails"):
         section = DOC.read_text().split(f"### `{table}`")[1].split("###")[0].split("\n## ")[0]
         documented = {c for c in re.findall(r"`([a-z_]+)`", section) if c not in {
             "file", "dir", "symlink", "fifo", "socket", "device", "fs"}}

@@ -47,7 +47,7 @@ _VIEWS = {
     # Analyses hold results per content object; each path holding the object has them.
     "findings": """
         SELECT f.snapshot_id, p.path, lower(hex(f.object_id)) AS object_id, f.analyzer, f.category,
-               f.confidence, f.count, f.sample, f."offset"
+               round(f.confidence::DOUBLE, 4) AS confidence, f.count, f.sample, f."offset"
         FROM findings_table f JOIN files_pieces p ON p.snapshot_id = f.snapshot_id AND p.object_id = f.object_id
         WHERE f.category IS NOT NULL""",
     "emails": """
