@@ -44,8 +44,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_the_same_seed_writes_the_same_corpus(tmp_path: Path) -> None:
-    generate(tmp_path / "a", size_mb=0.05, seed=3)
-    generate(tmp_path / "b", size_mb=0.05, seed=3)
+    # Large enough to hold e-mail messages with attachments, whose MIME boundaries must be seeded too.
+    generate(tmp_path / "a", size_mb=0.25, seed=3)
+    generate(tmp_path / "b", size_mb=0.25, seed=3)
     generate(tmp_path / "c", size_mb=0.05, seed=4)
     assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
     assert _tree(tmp_path / "a")["labels.jsonl"] != _tree(tmp_path / "c")["labels.jsonl"]

@@ -46,7 +46,7 @@ CHECKSUM_CATEGORIES = ("credit_card", "iban", "us_ssn", "uk_nino", "fr_nir", "de
 CATEGORIES = ("email", "phone", *CHECKSUM_CATEGORIES, "ipv4", "ipv6", "date_of_birth", "person", "postal_address",
               *SPECIAL)
 #: Bumped whenever the same seed would give other bytes, so that a cached corpus is not reused.
-VERSION = 6
+VERSION = 7
 
 
 def _nino_valid(value: str) -> bool:
@@ -307,11 +307,12 @@ class Person:
                 return " ".join((value[0], value[1:3], value[3:5], value[5:7], value[7:10], value[10:13], value[13:]))
             return value
         if category == "de_tax_id":
-            digits = r.sample(string.digits, 9)
-            digits.insert(r.randrange(1, 10), r.choice(digits[1:]))
-            if digits[0] == "0":
-                digits[0], digits[5] = digits[5], digits[0]
-            body = "".join(digits)
+            # Ten digits in which exactly one appears twice, and not a leading zero.
+            figures = r.sample(string.digits, 9)
+            figures.insert(r.randrange(1, 10), r.choice(figures[1:]))
+            if figures[0] == "0":
+                figures[0], figures[5] = figures[5], figures[0]
+            body = "".join(figures)
             value = body + mod_11_10.calc_check_digit(body)
             return idnr.format(value) if r.random() < 0.4 else value
         if category == "es_dni":
@@ -586,6 +587,7 @@ def message(p: Person, planted: Planted) -> tuple[str, str]:
     if r.random() < 0.15:
         msg.add_attachment(_csv(p, planted, r.randrange(3, 10)).encode(), maintype="text", subtype="csv",
                            filename="customers.csv")
+        msg.set_boundary(f"=={_hex(r, 24)}==")  # else drawn from the unseeded global random source
     return msg.as_string(), "eml"
 
 
