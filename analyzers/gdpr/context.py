@@ -29,18 +29,6 @@ _BIRTH_WORDS = ("born", "birth date", "birthdate", "date of birth", "dob", "d.o.
 #: How far after the words a date may stand ("born in Lyon on 3 May 1980").
 _REACH = 40
 
-#: Keys (CSV columns, JSON keys, spreadsheet headers) whose values are dates of birth, normalised
-#: to lower case with separators removed.
-BIRTH_KEYS = frozenset({"dob", "birthdate", "dateofbirth", "birthday", "datenaissance", "datedenaissance",
-                        "geburtsdatum", "fechanacimiento", "fechadenacimiento", "datanascita", "datadinascita",
-                        "geboortedatum", "borndate", "bday"})
-
-
-def normalise_key(key: str) -> str:
-    """A key as the key sets hold it: lower case, letters and digits only."""
-    return "".join(c for c in key.lower() if c.isalnum())
-
-
 def _keywords(words: Iterable[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Two searches for whole ``words``: one in lower-cased text, one ignoring case.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import context, emails, identifiers, people, phones
+from . import context, emails, identifiers, keys, people, phones
 from .match import Hit
 
 #: A value under a key, in the text searched: (key, start, end).
@@ -23,16 +23,17 @@ def _numeric(text: str, out: list[Hit]) -> None:
         before = text[start - 1] if start else ""
         if before.isalnum() or before in ".-":
             continue
-        if text[start] not in "+(":
-            identifiers.try_numeric(text, start, out)
-        phones.try_run(text, start, out)
+        value = run.group()
+        if value[0] not in "+(":
+            identifiers.try_numeric(text, start, value, out)
+        phones.try_run(text, start, value, out)
 
 
 def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     """Every occurrence of personal data in ``text``, as (category, value, start, end, confidence).
 
     ``fields`` are the spans of ``text`` that are values under a key (a CSV column, a JSON key):
-    the key tells what a name, an address or a birth date is."""
+    the key tells what a name, an address, a birth date or a bare telephone number is."""
     out: list[Hit] = []
     emails.scan(text, out)
     for hit in list(out):
@@ -46,7 +47,11 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     people.scan_names(text, out)
     people.scan_addresses(text, out)
     for key, start, end in fields:
-        value = text[start:end]
-        if not people.field(key, value, start, out) and context.normalise_key(key) in context.BIRTH_KEYS:
-            context.birth_date_field(value, start, out)
+        role = keys.role(key)
+        if role is not None:
+            _FIELDS[role](text[start:end], start, out)
     return out
+
+
+_FIELDS = {"name": people.name_field, "address": people.address_field, "birth": context.birth_date_field,
+           "phone": phones.field}

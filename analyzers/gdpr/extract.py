@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import keys
+
 #: A value under a key, in the extracted text: (key, start, end).
 Field = tuple[str, int, int]
 
@@ -105,23 +107,45 @@ def extract(data: bytes, content_type: str = "", path: str = "") -> Extracted:
 
 
 def extract_csv(text: str, *, tab: bool = False) -> Extracted:
-    """A CSV file is its own text; each cell is a field under its column's header."""
+    """A CSV file is its own text; each cell under a column of some :func:`.keys.role` is a field."""
     first = text[:text.find("\n") if "\n" in text else len(text)]
     delimiter = "\t" if tab or first.count("\t") > first.count(",") else ";" if first.count(";") > first.count(",") \
         else ","
     lines = text.splitlines(keepends=True)
-    starts = [0, *itertools.accumulate(map(len, lines))]
     reader = csv.reader(lines, delimiter=delimiter)
     fields: list[Field] = []
     try:
         header = next(reader)
-        done = reader.line_num
-        for row in reader:
-            fields.extend(_cells(text, header, row, starts[done], starts[reader.line_num], delimiter))
-            done = reader.line_num
     except (csv.Error, StopIteration):
+        return Extracted(text)
+    kept = [(i, key) for i, key in enumerate(header) if keys.role(key)]
+    if not kept:
+        return Extracted(text)
+    starts = [0, *itertools.accumulate(map(len, lines))]
+    done = reader.line_num
+    try:
+        for row in reader:
+            start, end = starts[done], starts[reader.line_num]
+            done = reader.line_num
+            if '"' not in text[start:end]:  # one line of bare cells (a quoted one may span lines)
+                _plain_cells(row, kept, start, fields)
+            else:
+                fields.extend(_cells(text, header, row, start, end, delimiter))
+    except csv.Error:
         pass
     return Extracted(text, fields)
+
+
+def _plain_cells(row: list[str], kept: list[tuple[int, str]], start: int, fields: list[Field]) -> None:
+    """The kept cells of a row written without quotes: each cell's offset is the lengths of those before it."""
+    pos, done = start, 0
+    for index, key in kept:
+        if index >= len(row):
+            return
+        pos += sum(len(cell) + 1 for cell in row[done:index])
+        done = index
+        if row[index]:
+            fields.append((key, pos, pos + len(row[index])))
 
 
 def _cells(text: str, header: list[str], row: list[str], start: int, end: int, delimiter: str) -> Iterator[Field]:
@@ -133,7 +157,7 @@ def _cells(text: str, header: list[str], row: list[str], start: int, end: int, d
             found = text.find(cell, pos, end)
             if found < 0:
                 continue
-        if cell:
+        if cell and keys.role(key):
             yield key, found, found + len(cell)
         pos = found + len(cell) + 1 + (text[found + len(cell)] == '"' if found + len(cell) < end else 0)
 
@@ -170,7 +194,7 @@ def _walk(value: Any, key: str, parts: list[str], size: list[int], fields: list[
             _walk(v, key, parts, size, fields)
     elif value is not None and not isinstance(value, bool):
         s = str(value)
-        if key:
+        if key and keys.role(key):
             fields.append((key, size[0], size[0] + len(s)))
         parts.append(s)
         parts.append("\n")

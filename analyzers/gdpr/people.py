@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-from .context import normalise_key
 from .match import Hit
 
 _WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+"
@@ -32,17 +31,6 @@ _NAME_LINE = re.compile(
     rf"[ \t]*[:=][ \t]*({_NAME})[ \t]*(?=\r?\n|$)")
 _DISPLAY_NAME = re.compile(rf"(?:^|[\s:,])\"?({_NAME})\"?[ ]?<$")
 
-#: Keys whose values are names, or parts of names.
-NAME_KEYS = frozenset({"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "customer",
-                       "customername", "contact", "contactname", "person", "nom", "prenom", "prénom", "nombre",
-                       "apellido", "apellidos", "nome", "cognome", "naam", "voornaam", "achternaam", "vorname",
-                       "nachname", "fromname", "sender", "recipient", "employee", "patient", "holder",
-                       "accountholder", "cardholder"})
-#: Keys whose values are addresses, or their street line.
-ADDRESS_KEYS = frozenset({"address", "streetaddress", "street", "street1", "street2", "addressline1", "addressline2",
-                          "address1", "address2", "homeaddress", "postaladdress", "mailingaddress", "billingaddress",
-                          "shippingaddress", "adresse", "rue", "strasse", "straße", "direccion", "dirección", "calle",
-                          "indirizzo", "via", "adres", "straat"})
 _FIELD_NAME = re.compile(rf"{_NAME}(?:,? {_NAME})?")
 
 
@@ -120,17 +108,15 @@ def scan_addresses(text: str, out: list[Hit]) -> None:
             out.append(("postal_address", text[start:town.end()], start, town.end(), 0.7))
 
 
-def field(key: str, value: str, start: int, out: list[Hit]) -> bool:
-    """A value under a name or address key, appended to ``out``; whether the key was one of those."""
-    key = normalise_key(key)
-    if key in NAME_KEYS:
-        m = _FIELD_NAME.fullmatch(value.strip())
-        if m is not None:
-            offset = start + value.index(m.group())
-            out.append(("person", m.group(), offset, offset + len(m.group()), 0.8))
-        return True
-    if key in ADDRESS_KEYS:
-        if _ADDRESS_WORDS.search(value) and any(c.isalpha() for c in value):
-            out.append(("postal_address", value, start, start + len(value), 0.8))
-        return True
-    return False
+def name_field(value: str, start: int, out: list[Hit]) -> None:
+    """A value under a name key, appended to ``out`` if it reads as a name."""
+    m = _FIELD_NAME.fullmatch(value.strip())
+    if m is not None:
+        offset = start + value.index(m.group())
+        out.append(("person", m.group(), offset, offset + len(m.group()), 0.8))
+
+
+def address_field(value: str, start: int, out: list[Hit]) -> None:
+    """A value under an address key, appended to ``out`` if it reads as one (words and a number or street word)."""
+    if _ADDRESS_WORDS.search(value) and any(c.isalpha() for c in value):
+        out.append(("postal_address", value, start, start + len(value), 0.8))

@@ -112,8 +112,17 @@ def check(candidate: str) -> bool:
     return 7 <= len(digits) <= 13 and (separated or digits[0] == "0") and _national(digits, separated)
 
 
-def try_run(text: str, start: int, out: list[Hit]) -> None:
-    """A number at ``start`` (the start of a run of digits and separators), appended to ``out`` if valid."""
+_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
+_RUN_SEPARATORS = str.maketrans("", "", " ()./-+")
+
+
+def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
+    """A number at ``start``, where a run of digits and separators (``run``) starts, appended to ``out`` if valid.
+
+    Not one: a run of fewer than seven digits, the fraction of a time (``12:04:06.412366``), a value that
+    runs on into letters or digits (a hexadecimal identifier), or the 3-2-4 shape of a US SSN."""
+    if len(run.translate(_RUN_SEPARATORS)) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
+        return
     m = _SHAPE.match(text, start)
     if m is None:
         return
@@ -123,7 +132,18 @@ def try_run(text: str, start: int, out: list[Hit]) -> None:
         if value.count("(") != value.count(")"):
             return
     end = start + len(value)
-    if end < len(text) and text[end].isdigit():
-        return
-    if check(value):
+    if end < len(text) and text[end].isalnum() and not (text[end] in "xX" and text[end + 1:end + 2].isdigit()):
+        return  # but an extension may follow: 363.717.0669x0743
+    if text[end:end + 1] in ("-", ".", "/") and text[end + 1:end + 2].isalpha():
+        return  # a UUID's first group: 06055322-c1b4-...
+    if not _SSN_SHAPE.fullmatch(value) and check(value):
         out.append(("phone", value, start, end, 0.9))
+
+
+def field(value: str, start: int, out: list[Hit]) -> None:
+    """A value under a telephone key: there, and only there, a bare run of digits without a trunk prefix
+    (``9748833788``) is a number too; any other form was found in the text already."""
+    number = value.strip()
+    if number.isdigit() and number[0] != "0" and 7 <= len(number) <= 13 and _national(number, True):
+        offset = start + value.index(number)
+        out.append(("phone", number, offset, offset + len(number), 0.8))
