@@ -36,6 +36,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .location import default_location
+    from .snapshot.analysis import AnalysisReport
     from .snapshot.check import CheckReport
     from .snapshot.diff import Change
     from .snapshot.restore import RestoreReport
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 # The engine pulls in pyarrow (and with it NumPy): loaded on first use, so that the command line, which
 # imports this package, starts fast and can keep the DataFrame libraries out (see kloset.allocator).
 _LAZY = {
+    "AnalysisReport": ".snapshot.analysis",
     "CheckReport": ".snapshot.check",
     "Change": ".snapshot.diff",
     "RestoreReport": ".snapshot.restore",
@@ -90,8 +92,8 @@ def backup(source: str | Importer, *, store: Store | str | None = None, tags: It
            **options: Any) -> Snapshot:
     """Back up ``source`` into ``store`` (a Store, a location, or the default store, created if missing).
 
-    Returns the new snapshot. ``options`` are snapshot labels: name, category, environment, perimeter,
-    job."""
+    Returns the new snapshot. ``options`` are snapshot labels (name, category, environment, perimeter,
+    job) and ``analyze``, the analyzers to run on the content as it is read (``["gdpr", "email"]``)."""
     from .store import Store, open_or_create_default
 
     if isinstance(store, Store):
@@ -103,6 +105,7 @@ def backup(source: str | Importer, *, store: Store | str | None = None, tags: It
 
 __all__ = [
     "Analysis",
+    "AnalysisReport",
     "Analyzer",
     "AuthenticationError",
     "Change",
