@@ -128,10 +128,10 @@ class Store:
         bo = BackupOptions(tags=list(tags), analyzers=list(analyze), **options)
         from .progress import bar
 
-        with bar(progress, "backup") as fn:
+        with bar(progress, "backup") as fn, bar(progress if bo.analyzers else None, "analyze") as afn:
             try:
                 importer.prefetch()  # the source is read while the snapshot list is
-                h = take_snapshot(self._repo, importer, bo, self._all_headers(), fn)
+                h = take_snapshot(self._repo, importer, bo, self._all_headers(), fn, afn)
             finally:
                 importer.close()
         self._headers[h.id] = h

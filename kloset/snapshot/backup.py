@@ -472,8 +472,9 @@ def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
 
 
 def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, headers: Iterable[Header],
-                  progress: ProgressFn | None = None) -> Header:
-    """Back up ``importer`` into ``repo`` and return the new snapshot's header."""
+                  progress: ProgressFn | None = None, analysis_progress: ProgressFn | None = None) -> Header:
+    """Back up ``importer`` into ``repo`` and return the new snapshot's header (then, with
+    ``options.analyzers``, link their results to it: ``analysis_progress`` follows that part)."""
     start = time.monotonic_ns()
     with repo.lock():
         repo.refresh()
@@ -510,7 +511,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
         # A transaction of its own, after the snapshot's: objects the backup did not read (unchanged
         # files, content stored before) may need reading from the store, which sees only what is committed.
         analyze(repo, h, options.analyzers, options=options.analyzer_options, processes=processes,
-                progress=progress, fresh=b.results)
+                progress=analysis_progress, fresh=b.results)
     return h
 
 
