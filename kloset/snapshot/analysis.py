@@ -24,7 +24,7 @@ from ..objects import BlobType
 from ..registry import analyzer_class, schemes
 from .analysts import Analysts
 from .header import Header
-from .index import PieceWriter, decode_piece, pylist_columns, schemas
+from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns, schemas
 from .reader import SnapshotReader
 from .results import AnalysisHeader, decode_result, encode_result, result_id
 
@@ -138,8 +138,7 @@ def table_rows(repo: Repository, h: AnalysisHeader, table: str, analyzer: str | 
     """An analysis's rows of one table, in schema order (of one analyzer, of some objects, if given)."""
     rows: list[tuple[Any, ...]] = []
     for p in h.tables.get(table, []):
-        cols = pylist_columns(decode_piece(repo.get_blob(BlobType.FINDINGS if table == "findings"
-                                                         else BlobType.EMAILS, p.id)))
+        cols = pylist_columns(decode_piece(repo.get_blob(BLOB_TYPES[table], p.id)))
         for row in zip(*cols.values(), strict=True):
             if (objects is None or row[0] in objects) and (analyzer is None or row[1] == analyzer):
                 rows.append(row)
