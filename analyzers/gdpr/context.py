@@ -10,7 +10,6 @@ that it does, so these findings have a confidence of at most 0.5.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 
 from .match import Hit
 
@@ -23,40 +22,33 @@ DATE = re.compile(
     r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}"
     rf"|\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s+(?:de\s+)?(?:{_MONTHS})\.?\s+(?:de\s+)?(?:19|20)\d{{2}}"
     rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}})(?!\d)", re.IGNORECASE)
-_BIRTH_WORDS = ("born", "birth date", "birthdate", "date of birth", "dob", "d.o.b", "birthday", "né le", "née le",
+BIRTH_WORDS = ("born", "birth date", "birthdate", "date of birth", "dob", "d.o.b", "birthday", "né le", "née le",
                 "ne le", "nee le", "date de naissance", "geboren", "geburtsdatum", "fecha de nacimiento", "nacido el",
                 "nacida el", "data di nascita", "nato il", "nata il", "geboortedatum")
 #: How far after the words a date may stand ("born in Lyon on 3 May 1980").
 _REACH = 40
 
-def _keywords(words: Iterable[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Two searches for whole ``words``: one in lower-cased text, one ignoring case.
-
-    The first is several times faster: its alternatives start with a non-word character, which ``re``
-    skips to directly; it needs the text lower-cased with a space in front, which only works when
-    lower-casing keeps every offset (it does but for a few letters, such as the dotted capital I)."""
-    trie = _trie(words)
-    return re.compile(rf"\W({trie})(?!\w)"), re.compile(rf"(?<!\w)({trie})(?!\w)", re.IGNORECASE)
+Spans = list[tuple[int, int]]
 
 
-def lowered(text: str) -> str | None:
-    """``text`` lower-cased behind a space, for the keyword searches; None if offsets would move."""
-    lower = text.lower()
-    return " " + lower if len(lower) == len(text) else None
+def words(text: str, spans: Spans) -> list[tuple[int, int]]:
+    """Whole words among ``spans`` (keyword matches, each perhaps behind the character before it): at each
+    start the longest that a word character does not continue, none inside one taken."""
+    out: list[tuple[int, int]] = []
+    taken = -1
+    for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if start < len(text) and not text[start].isalnum():
+            start += 1
+        if start < taken or (end < len(text) and (text[end].isalnum() or text[end] == "_")):
+            continue
+        out.append((start, end))
+        taken = end
+    return out
 
 
-def _find(words: tuple[re.Pattern[str], re.Pattern[str]], text: str, lower: str | None) -> Iterator[tuple[int, int]]:
-    if lower is not None:
-        for m in words[0].finditer(lower):
-            yield m.start(1) - 1, m.end(1) - 1
-    else:
-        for m in words[1].finditer(text):
-            yield m.start(1), m.end(1)
-
-
-def scan_birth_dates(text: str, lower: str | None, out: list[Hit]) -> None:
-    """Dates that follow words saying they are a birth date, appended to ``out``."""
-    for _, end in _find(_BIRTH, text, lower):
+def scan_birth_dates(text: str, spans: Spans, out: list[Hit]) -> None:
+    """Dates that follow words saying they are a birth date (found at ``spans``), appended to ``out``."""
+    for _, end in words(text, spans):
         date = DATE.search(text, end, end + _REACH)
         if date is not None:
             out.append(("date_of_birth", date.group(), date.start(), date.end(), 0.8))
@@ -99,37 +91,14 @@ SPECIAL: dict[str, tuple[str, ...]] = {
 }
 
 
-def _trie(words: Iterable[str]) -> str:
-    """An alternation of ``words`` sharing prefixes, which ``re`` tries in a fraction of the time."""
-    tree: dict[str, dict] = {}
-    for word in words:
-        node = tree
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def pattern(node: dict[str, dict]) -> str:
-        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
-        optional = "" in node
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 and not optional else "(?:" + "|".join(branches) + ")"
-        if optional:
-            body = (body if body.startswith("(?:") and len(branches) > 1 else f"(?:{body})") + "?"
-        return body
-
-    return pattern(tree)
+#: Each keyword of :data:`SPECIAL`, lower case, and its category.
+SPECIAL_CATEGORY = {word: f"special:{category}" for category, words in SPECIAL.items() for word in words}
 
 
-_SPECIAL_CATEGORY = {word: f"special:{category}" for category, words in SPECIAL.items() for word in words}
-_SPECIAL = _keywords(_SPECIAL_CATEGORY)
-_BIRTH = _keywords(_BIRTH_WORDS)
-
-
-def scan_special(text: str, lower: str | None, out: list[Hit]) -> None:
-    """Art. 9 special-category keywords in ``text``, appended to ``out`` (confidence 0.4)."""
-    for start, end in _find(_SPECIAL, text, lower):
+def scan_special(text: str, spans: Spans, out: list[Hit]) -> None:
+    """Art. 9 special-category keywords (found at ``spans``), appended to ``out`` (confidence 0.4)."""
+    for start, end in words(text, spans):
         word = text[start:end]
-        category = _SPECIAL_CATEGORY.get(word.lower())
+        category = SPECIAL_CATEGORY.get(word.lower())
         if category is not None:
             out.append((category, word, start, end, 0.4))

@@ -1,32 +1,19 @@
-"""Every category of personal data in one text: the detectors run in turn, each over the whole text.
+"""Every category of personal data in one text.
 
-Each detector makes one pass with a pattern that ``re`` can skip through quickly (one starting with
-a literal or a character class, never with a look-behind or a word boundary); candidates are then
-checked in Python against every category whose shape they fit. One run of digits serves all the
-numeric categories and telephone numbers at once.
+One pass finds where every detector's candidates may start (:mod:`.triggers`); each detector then
+reads its candidates there and checks them in Python against every category whose shape they fit.
+One run of digits serves all the numeric categories and telephone numbers at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import context, emails, identifiers, keys, people, phones
+from . import context, emails, identifiers, keys, people, phones, triggers
 from .match import Hit
 
 #: A value under a key, in the text searched: (key, start, end).
 Field = tuple[str, int, int]
-
-
-def _numeric(text: str, out: list[Hit]) -> None:
-    for run in identifiers.NUMERIC_RUN.finditer(text):
-        start = run.start()
-        before = text[start - 1] if start else ""
-        if before.isalnum() or before in ".-":
-            continue
-        value = run.group()
-        if value[0] not in "+(":
-            identifiers.try_numeric(text, start, value, out)
-        phones.try_run(text, start, value, out)
 
 
 def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
@@ -35,17 +22,20 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     ``fields`` are the spans of ``text`` that are values under a key (a CSV column, a JSON key):
     the key tells what a name, an address, a birth date or a bare telephone number is."""
     out: list[Hit] = []
-    emails.scan(text, out)
+    found = triggers.find(text)
+    emails.scan(text, found["email"], out)
     for hit in list(out):
         people.display_name(text, hit[2], out)
-    _numeric(text, out)
-    identifiers.scan_upper(text, out)
-    identifiers.scan_ipv6(text, out)
-    lower = context.lowered(text)
-    context.scan_birth_dates(text, lower, out)
-    context.scan_special(text, lower, out)
-    people.scan_names(text, out)
-    people.scan_addresses(text, out)
+    for start, run in identifiers.runs(text, found["numeric"]):
+        if run[0] not in "+(":
+            identifiers.try_numeric(text, start, run, out)
+        phones.try_run(text, start, run, out)
+    identifiers.scan_upper(text, found["upper"], out)
+    identifiers.scan_ipv6(text, found["ipv6"], out)
+    context.scan_birth_dates(text, found["birth"], out)
+    context.scan_special(text, found["special"], out)
+    people.scan_names(text, found["greeting"], found["name_line"], out)
+    people.scan_addresses(text, found["street_start"], found["house_number"], found["street_end"], out)
     for key, start, end in fields:
         role = keys.role(key)
         if role is not None:

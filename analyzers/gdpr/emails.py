@@ -32,10 +32,12 @@ def valid(address: str) -> bool:
     return True
 
 
-def scan(text: str, out: list[Hit]) -> None:
-    """Valid e-mail addresses in ``text``, appended to ``out``."""
-    for m in _DOMAIN.finditer(text):
-        at = m.start()
+def scan(text: str, ats: list[tuple[int, int]], out: list[Hit]) -> None:
+    """Valid e-mail addresses around the ``@`` at each of ``ats``, appended to ``out``."""
+    for at, _ in ats:
+        m = _DOMAIN.match(text, at)
+        if m is None:
+            continue
         local_m = _LOCAL.search(text, max(0, at - 64), at)
         if local_m is None:
             continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from stdnum import iban as _iban
 from stdnum.de import idnr
@@ -22,7 +22,10 @@ from stdnum.fr import nir
 from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
+from . import triggers
 from .match import Hit
+
+Spans = list[tuple[int, int]]
 
 #: Where a candidate may start; a run is cut at anything that cannot be part of a number.
 NUMERIC_RUN = re.compile(r"[+(]?\d[\d ()./-]{5,}\d")
@@ -186,39 +189,70 @@ def try_numeric(text: str, start: int, run: str, out: list[Hit]) -> None:
         _try_rule(_RULE["ipv4"], text, start, out)
 
 
-def scan_numeric(text: str, out: list[Hit]) -> None:
-    """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses in ``text``, appended to ``out``."""
-    for run in NUMERIC_RUN.finditer(text):
-        start = run.start()
-        if text[start] in "+(" or (start and (text[start - 1].isalnum() or text[start - 1] in ".-")):
+def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:
+    """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses at ``starts`` (the triggers of runs of digits),
+    appended to ``out``."""
+    for start, run in runs(text, starts):
+        if run[0] not in "+(":
+            try_numeric(text, start, run, out)
+
+
+def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
+    """The runs of digits and separators (:data:`NUMERIC_RUN`) that start at ``starts`` (each perhaps behind
+    the character before it) and not inside a word, a dotted number or a run already read."""
+    taken = -1
+    for start, _ in starts:
+        if not (text[start].isdigit() or text[start] in "+("):
+            start += 1
+        if start < taken:
             continue
-        try_numeric(text, start, run.group(), out)
-
-
-def scan_upper(text: str, out: list[Hit]) -> None:
-    """IBANs, NINOs, NIEs and codici fiscali in ``text``, appended to ``out``."""
-    for run in UPPER_RUN.finditer(text):
-        start = run.start()
-        if start and text[start - 1].isalnum():
+        m = NUMERIC_RUN.match(text, start)
+        if m is None:
             continue
-        _try(UPPER_RULES, text, start, out)
+        taken = m.end()
+        if start and (text[start - 1].isalnum() or text[start - 1] in ".-"):
+            continue
+        yield start, m.group()
 
 
-def scan_ipv6(text: str, out: list[Hit]) -> None:
-    """IPv6 addresses in ``text``, appended to ``out``."""
-    for run in _IPV6_RUN.finditer(text):
-        start = run.start()
-        if start and (text[start - 1].isalnum() or text[start - 1] == ":"):
+def scan_upper(text: str, starts: Spans, out: list[Hit]) -> None:
+    """IBANs, NINOs, NIEs and codici fiscali at ``starts`` (the triggers of runs of capitals and digits),
+    appended to ``out``."""
+    taken = -1
+    for start, _ in starts:
+        if not text[start].isalnum():
+            start += 1
+        if start < taken or (start and text[start - 1].isalnum()):
+            continue
+        m = UPPER_RUN.match(text, start)
+        if m is not None:
+            taken = m.end()
+            _try(UPPER_RULES, text, start, out)
+
+
+def scan_ipv6(text: str, starts: Spans, out: list[Hit]) -> None:
+    """IPv6 addresses at ``starts`` (the triggers of runs of hexadecimal digits and colons), appended to ``out``."""
+    taken = -1
+    for start, _ in starts:
+        if text[start] not in _HEX_COLON:
+            start += 1
+        if start < taken or (start and (text[start - 1].isalnum() or text[start - 1] == ":")):
             continue
         m = _IPV6.match(text, start)
-        if m is not None and _ip(m.group()):
-            out.append(("ipv6", m.group(), start, m.end(), 0.9))
+        if m is not None:
+            taken = m.end()
+            if _ip(m.group()):
+                out.append(("ipv6", m.group(), start, m.end(), 0.9))
+
+
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
 
 
 def scan(text: str) -> list[Hit]:
     """Every valid identifier in ``text``."""
+    found = triggers.find(text)
     out: list[Hit] = []
-    scan_numeric(text, out)
-    scan_upper(text, out)
-    scan_ipv6(text, out)
+    scan_numeric(text, found["numeric"], out)
+    scan_upper(text, found["upper"], out)
+    scan_ipv6(text, found["ipv6"], out)
     return out

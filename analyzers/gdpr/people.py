@@ -14,6 +14,8 @@ import re
 
 from .match import Hit
 
+Spans = list[tuple[int, int]]
+
 _WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+"
 _NAME = rf"{_WORD}(?:[ ](?:(?:van|von|de|der|den|del|della|di|da|le|la|du)[ ])?{_WORD}){{0,3}}"
 _TITLE = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|M|Mme|Mlle|Me|Herr|Frau|Sr|Sra|Srta|Don|Doña|Dña|Sig|Sig\.ra|Signor|"
@@ -34,13 +36,22 @@ _DISPLAY_NAME = re.compile(rf"(?:^|[\s:,])\"?({_NAME})\"?[ ]?<$")
 _FIELD_NAME = re.compile(rf"{_NAME}(?:,? {_NAME})?")
 
 
-def scan_names(text: str, out: list[Hit]) -> None:
-    """Names framed by greetings and ``Name:`` lines, appended to ``out``."""
-    for pattern, confidence in ((_GREETING, 0.7), (_NAME_LINE, 0.8)):
-        for m in pattern.finditer(text):
+def scan_names(text: str, greetings: Spans, name_lines: Spans, out: list[Hit]) -> None:
+    """Names framed by greetings and ``Name:`` lines (whose starts are ``greetings`` and ``name_lines``),
+    appended to ``out``."""
+    taken = -1
+    for pattern, spans, confidence in ((_GREETING, greetings, 0.7), (_NAME_LINE, name_lines, 0.8)):
+        for start, _ in spans:
+            if start < taken:
+                continue
+            m = pattern.match(text, start)
+            if m is None:
+                continue
+            taken = m.end()
             name = m.group(1)
             if name not in _NOT_NAMES and name.split(" ", 1)[0] not in _NOT_NAMES:
                 out.append(("person", name, m.start(1), m.end(1), confidence))
+        taken = -1
 
 
 def display_name(text: str, email_start: int, out: list[Hit]) -> None:
@@ -66,7 +77,6 @@ _STREETS = (
 #: German and Dutch street names end with their street word: found by it, then read from the name's start.
 _SUFFIXED = re.compile(r"(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade|"
                        r"singel|dijk)[ ]\d{1,4}[a-z]?")
-_LINE_START_DIGIT = re.compile(r"[\n,\";\t][ \t]*\d")
 _NAME_START = re.compile(r"[A-ZÄÖÜ][a-zäöüß-]*$")
 _POSTCODE_TOWN = re.compile(
     r"[ \t]*(?:\d{5}[ ][A-ZÀ-Þ][^\n]{1,40}"  # FR, DE, ES, IT: 75001 Paris
@@ -78,20 +88,27 @@ _ADDRESS_WORDS = re.compile(r"\d|rue|av|bd|place|chemin|all|impasse|quai|route|c
                             r"Calle|C/|Avenida|Paseo|Plaza|Via|Viale|Piazza|Corso")
 
 
-def scan_addresses(text: str, out: list[Hit]) -> None:
-    """Street lines followed, on the same line after a comma or on the next, by a postcode and town."""
-    spans = [(m.start(), m.end()) for pattern in _STREETS[1:] for m in pattern.finditer(text)]
-    # A house number starts a line or a cell: looked for there only, as most digits are not one.
-    for m in _LINE_START_DIGIT.finditer(text):
-        street = _STREETS[0].match(text, m.end() - 1)
-        if street is not None:
-            spans.append((street.start(), street.end()))
-    street = _STREETS[0].match(text)
-    if street is not None:
-        spans.append((0, street.end()))
-    for m in _SUFFIXED.finditer(text):
-        name = _NAME_START.search(text, max(0, m.start() - 40), m.start())
-        if name is not None:
+def scan_addresses(text: str, starts: Spans, house_numbers: Spans, ends: Spans, out: list[Hit]) -> None:
+    """Street lines followed, on the same line after a comma or on the next, by a postcode and town.
+
+    A street line is read where a street word starts one (``starts``), where a house number starts a
+    line or a cell (``house_numbers``: most digits are not one), and back from a German or Dutch street
+    word that ends a name (``ends``)."""
+    spans = []
+    for start, _ in starts:
+        for pattern in _STREETS[1:]:
+            m = pattern.match(text, start)
+            if m is not None:
+                spans.append((start, m.end()))
+                break
+    for _, end in house_numbers:
+        m = _STREETS[0].match(text, end - 1)
+        if m is not None:
+            spans.append((m.start(), m.end()))
+    for start, _ in ends:
+        m = _SUFFIXED.match(text, start)
+        name = _NAME_START.search(text, max(0, start - 40), start) if m is not None else None
+        if m is not None and name is not None:
             spans.append((name.start(), m.end()))
     for start, end in spans:
         if start and text[start - 1].isalnum():

@@ -1,0 +1,126 @@
+"""Where candidates may start, for every detector at once: one pass over a text instead of one per detector.
+
+Each detector's search begins with a short pattern (a trigger: an ``@``, the start of a run of
+digits, a greeting word, a keyword); the detector then reads its candidate with its own pattern,
+anchored where the trigger was found. With Hyperscan (the ``hyperscan`` package) all triggers run
+in one pass over the text, whatever their number, some 5 ms a megabyte; without it each runs as a
+``re`` search of its own, with the same results, several times slower.
+
+The text is searched as Latin-1 bytes, a character a byte (characters past U+00FF become ``?``, which
+no trigger contains), so a byte offset is a character offset. Hyperscan reports every match, where
+``re`` reports them without overlap: callers take the first trigger at a place and skip those that
+fall inside a candidate already read.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from . import context
+
+#: Characters that do not continue a word, in the bytes searched (letters of Latin-1 do).
+_EDGE = r"(?:^|[^0-9A-Za-z_\xaa\xb5\xba\xc0-\xd6\xd8-\xf6\xf8-\xff])"
+
+
+def _caseless(word: str) -> str:
+    """``word`` as a pattern matching it in any case; Hyperscan's own caseless flag knows only ASCII."""
+    out = []
+    for char in word:
+        if char.isascii():
+            out.append(re.escape(char))
+        else:
+            variants = {char, char.upper()} if len(char.upper()) == 1 else {char}
+            out.append("[" + "".join(f"\\x{ord(v):02x}" for v in sorted(variants)) + "]")
+    return "".join(out)
+
+
+def _words(words: Iterable[str]) -> str:
+    return _EDGE + "(?:" + "|".join(_caseless(w) for w in sorted(words, key=len, reverse=True)) + ")"
+
+
+def _latin1(text: str) -> str:
+    """``text`` as a literal pattern over Latin-1 bytes."""
+    return "".join(re.escape(c) if c.isascii() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _titled(words: Iterable[str]) -> str:
+    """Each of ``words`` with the first letter of each of its words in either case (``[Ff]ull [Nn]ame``)."""
+    return "|".join(" ".join(f"[{w[0].upper()}{w[0].lower()}]{_latin1(w[1:])}" for w in key.split(" "))
+                    for key in words)
+
+
+#: The greetings of :mod:`.people`, and the keys of its ``Name:`` lines.
+GREETINGS = ("Dear", "Hello", "Hi", "Bonjour", "Cher", "Chère", "Sehr geehrte", "Liebe", "Hallo", "Estimad", "Querid",
+             "Hola", "Gentile", "Egregio", "Car", "Geachte", "Beste")
+NAME_LINE_KEYS = ("full name", "name", "first name", "last name", "surname", "nom", "prénom", "nombre", "apellido",
+                  "nome", "cognome", "naam", "vorname", "nachname", "contact", "customer", "client")
+STREET_STARTS = ("Calle", "C/", "Avenida", "Avda.", "Paseo", "Plaza", "Pza.", "Ronda", "Camino", "Carrer", "Via",
+                 "Viale", "Piazza", "Corso", "Vicolo", "Largo", "Am", "An der", "Im", "Auf der")
+STREET_ENDS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring", "damm", "straat", "laan", "plein",
+               "gracht", "kade", "singel", "dijk")
+
+#: name: (pattern, caseless). The patterns use only what both Hyperscan and ``re`` read alike.
+PATTERNS: dict[str, tuple[str, bool]] = {
+    "numeric": (r"(?:^|[^0-9])[+(]?[0-9][0-9 ()./\-]{5}", False),
+    "upper": (r"(?:^|[^0-9A-Za-z])[A-Z][A-Z0-9][A-Z0-9 \-]{6}", False),
+    "ipv6": (r"(?:^|[^0-9A-Za-z:])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{2}", False),
+    "email": (r"@[A-Za-z0-9]", False),
+    "birth": (_words(context.BIRTH_WORDS), True),
+    "special": (_words(context.SPECIAL_CATEGORY), True),
+    "greeting": ("(?:" + "|".join(_latin1(w) for w in GREETINGS) + ")", False),
+    "name_line": (r"(?:^|\n)[ \t]*(?:" + _titled(NAME_LINE_KEYS) + ")", False),
+    "street_start": ("(?:" + "|".join(_latin1(w) for w in STREET_STARTS) + ") ", False),
+    "house_number": (r"(?:^|[\n,\";\t])[ \t]*[0-9]", False),
+    "street_end": ("(?:" + "|".join(_latin1(w) for w in STREET_ENDS) + ") [0-9]", False),
+}
+NAMES = tuple(PATTERNS)
+
+Found = dict[str, list[tuple[int, int]]]
+
+try:
+    import hyperscan
+except ImportError:  # the analyzer still works, a pass per trigger
+    hyperscan = None  # type: ignore[assignment]
+
+_local = threading.local()
+_database: Any = None
+
+
+def _hyperscan_database() -> Any:
+    global _database
+    if _database is None:
+        db = hyperscan.Database()
+        flags = [hyperscan.HS_FLAG_SOM_LEFTMOST | (hyperscan.HS_FLAG_CASELESS if caseless else 0)
+                 for _, caseless in PATTERNS.values()]
+        db.compile(expressions=[p.encode("ascii") for p, _ in PATTERNS.values()], ids=list(range(len(NAMES))),
+                   elements=len(NAMES), flags=flags)
+        _database = db
+    return _database
+
+
+_COMPILED = [re.compile(p.encode("ascii"), re.IGNORECASE if caseless else 0) for p, caseless in PATTERNS.values()]
+
+
+def find(text: str) -> Found:
+    """The triggers in ``text``: for each name of :data:`PATTERNS`, (start, end) of its matches, in order."""
+    data = text.encode("latin-1", "replace")
+    found: list[list[tuple[int, int]]] = [[] for _ in NAMES]
+    if hyperscan is not None:
+        db = _hyperscan_database()
+        scratch = getattr(_local, "scratch", None)
+        if scratch is None:
+            scratch = _local.scratch = hyperscan.Scratch(db)  # one per thread: a scan writes in it
+
+        def on_match(index: int, start: int, end: int, flags: int, ctx: object) -> None:
+            found[index].append((start, end))
+
+        db.scan(data, match_event_handler=on_match, scratch=scratch)
+        for spans in found:
+            spans.sort()
+    else:
+        for index, pattern in enumerate(_COMPILED):
+            found[index] = [m.span() for m in pattern.finditer(data)]
+    return dict(zip(NAMES, found, strict=True))
