@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import email
 import re
-from email import policy
-from email.message import EmailMessage, Message
+from email.header import decode_header, make_header
+from email.message import Message
 
 from .extract import Extracted, extract
 
@@ -21,8 +21,27 @@ _MBOX_SEPARATOR = re.compile(rb"(?:^|\r?\n)From [^\r\n]*\r?\n")
 
 
 def extract_message(data: bytes) -> Extracted:
-    """A message's headers, text parts and attachments, as text."""
-    return _text(email.message_from_bytes(data, policy=policy.default))
+    """A message's headers, text parts and attachments, as text.
+
+    Parsed with the ``compat32`` policy, headers decoded only where they hold encoded words: the default
+    policy parses every header into objects, some 150 µs a header, ten times the cost of the rest."""
+    return _text(email.message_from_bytes(data))
+
+
+def _header(value: str) -> str:
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeError):
+        return value
+
+
+def _body(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
 
 
 def extract_mbox(data: bytes) -> Extracted:
@@ -40,7 +59,7 @@ def extract_mbox(data: bytes) -> Extracted:
 
 
 def _text(message: Message) -> Extracted:
-    lines = [f"{name}: {value}" for name, value in message.items() if name.lower() not in _IDS]
+    lines = [f"{name}: {_header(str(value))}" for name, value in message.items() if name.lower() not in _IDS]
     fields: list[tuple[str, int, int]] = []
     for part in message.walk():
         if part.is_multipart():
@@ -49,7 +68,7 @@ def _text(message: Message) -> Extracted:
         maintype = part.get_content_maintype()
         try:
             if maintype == "text" and not filename.lower().endswith((".csv", ".json", ".jsonl")):
-                body = part.get_content() if isinstance(part, EmailMessage) else str(part.get_payload())
+                body = _body(part)
                 lines.append(_TAG.sub(" ", body) if part.get_content_subtype() == "html" else body)
             else:
                 payload = part.get_payload(decode=True)
