@@ -36,9 +36,10 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     context.scan_special(text, found["special"], out)
     people.scan_names(text, found["greeting"], found["name_line"], out)
     people.scan_addresses(text, found["street_start"], found["house_number"], found["street_end"], out)
+    births = {hit[2] for hit in out if hit[0] == "date_of_birth"}  # under a key, and after a word too
     for key, start, end in fields:
         role = keys.role(key)
-        if role is not None:
+        if role is not None and not (role == "birth" and start in births):
             _FIELDS[role](text[start:end], start, out)
     return out
 

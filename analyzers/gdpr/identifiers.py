@@ -218,15 +218,10 @@ def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
 def scan_upper(text: str, starts: Spans, out: list[Hit]) -> None:
     """IBANs, NINOs, NIEs and codici fiscali at ``starts`` (the triggers of runs of capitals and digits),
     appended to ``out``."""
-    taken = -1
-    for start, _ in starts:
+    for start, _ in starts:  # each word of a run may start one ("IBAN DE89 ...")
         if not text[start].isalnum():
             start += 1
-        if start < taken or (start and text[start - 1].isalnum()):
-            continue
-        m = UPPER_RUN.match(text, start)
-        if m is not None:
-            taken = m.end()
+        if not (start and text[start - 1].isalnum()):
             _try(UPPER_RULES, text, start, out)
 
 

@@ -80,9 +80,10 @@ def _odf(data: bytes) -> Extracted:
     parts: list[str] = []
     fields: list[Field] = []
     size = 0
-    for sheet in document.spreadsheet.getElementsByType(table.Table) if document.spreadsheet else ():
+    spreadsheet = getattr(document, "spreadsheet", None)  # set on spreadsheets only, not on text documents
+    for sheet in spreadsheet.getElementsByType(table.Table) if spreadsheet is not None else ():
         size = _table(_odf_rows(sheet, table, teletype), parts, fields, size)
-    if document.text is not None:
+    if getattr(document, "text", None) is not None:
         for element in document.text.getElementsByType(text.P) + document.text.getElementsByType(text.H):
             line = teletype.extractText(element) + "\n"
             parts.append(line)
