@@ -21,8 +21,9 @@ from .match import Hit
 
 #: Regions whose numbers are recognised in national form, most common first.
 REGIONS = ("US", "GB", "FR", "DE", "ES", "IT", "NL")
-_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
-          "fixed_line", "mobile")
+#: The number types a valid number must be one of, the common ones first: the first that fits ends the check.
+_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number", "pager", "uan",
+          "voicemail")
 _NOT_DIGIT = re.compile(r"\D")
 _SHAPE = re.compile(r"(?:\+|00)?\(?\d{1,5}\)?(?:(?:[ ./-]|[ ]?\(0\)[ ]?)?\(?\d{1,5}\)?){1,7}")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
@@ -85,12 +86,14 @@ def _international(digits: str) -> bool:
     return False
 
 
+@functools.cache
+def _national_regions() -> list[tuple[str, str]]:
+    """(region, trunk prefix) of each of :data:`REGIONS` whose metadata is known."""
+    return [(region, info[2]) for region in REGIONS if (info := _region(region)) is not None]
+
+
 def _national(digits: str, separated: bool) -> bool:
-    for region in REGIONS:
-        info = _region(region)
-        if info is None:
-            continue
-        prefix = info[2]
+    for region, prefix in _national_regions():
         if prefix and digits.startswith(prefix):
             if valid_in(digits[len(prefix):], region):
                 return True
@@ -121,6 +124,10 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
 
     Not one: a run of fewer than seven digits, the fraction of a time (``12:04:06.412366``), a value that
     runs on into letters or digits (a hexadecimal identifier), or the 3-2-4 shape of a US SSN."""
+    if run.isdigit() and (run[0] != "0" or len(run) > 17):  # then the number is the run itself, and check() fails
+        return
+    if _ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a valid number
+        return
     if len(run.translate(_RUN_SEPARATORS)) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
         return
     m = _SHAPE.match(text, start)
