@@ -126,7 +126,8 @@ def _rules(rules: list[tuple[str, str, Callable[[str], bool], float]]) -> list[R
 
 #: Tried at the start of each numeric run: category, shape (ending where the value must end), check, confidence.
 NUMERIC_RULES = _rules([
-    ("credit_card", r"(?:\d{13,19}|\d{4}(?:([ -])\d{4}\1\d{4}\1\d{1,7}|[ -]\d{6}[ -]\d{4,5}))(?![\d-])", card, 0.99),
+    ("credit_card",
+     r"(?:\d{13,19}|\d{4}(?:([ -])\d{4}\1\d{4}\1(?:\d{4}\1\d{3}|\d{1,7})|[ -]\d{6}[ -]\d{4,5}))(?![\d-])", card, 0.99),
     ("us_ssn", r"\d{3}-\d{2}-\d{4}(?![\d-])", ssn.is_valid, 0.85),
     ("fr_nir", r"[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\d)",
      _compact(nir.is_valid), 0.99),

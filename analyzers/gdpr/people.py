@@ -16,7 +16,8 @@ from .match import Hit
 
 Spans = list[tuple[int, int]]
 
-_WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+"
+#: A capitalised word, perhaps behind an elided prefix (O'Donnell, D'Angelo).
+_WORD = r"(?:[A-ZÀ-ÖØ-Þ]['’])?[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+"
 _NAME = rf"{_WORD}(?:[ ](?:(?:van|von|de|der|den|del|della|di|da|le|la|du)[ ])?{_WORD}){{0,3}}"
 _TITLE = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|M|Mme|Mlle|Me|Herr|Frau|Sr|Sra|Srta|Don|Doña|Dña|Sig|Sig\.ra|Signor|"
           r"Signora|Dott|Dott\.ssa|Dhr|Mevr|heer|mevrouw)\.?[ ]")
@@ -78,12 +79,13 @@ _STREETS = (
 _SUFFIXED = re.compile(r"(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade|"
                        r"singel|dijk)[ ]\d{1,4}[a-z]?")
 _NAME_START = re.compile(r"[A-ZÄÖÜ][a-zäöüß-]*$")
+#: A town runs to the end of its line, or of its quoted CSV cell.
 _POSTCODE_TOWN = re.compile(
-    r"[ \t]*(?:\d{5}[ ][A-ZÀ-Þ][^\n]{1,40}"  # FR, DE, ES, IT: 75001 Paris
-    r"|\d{4}[ ]?[A-Z]{2}[ ][A-Z][^\n]{1,40}"  # NL: 1012 AB Amsterdam
-    r"|[A-Z][^\n]{1,40},[ ][A-Z]{2}[ ]\d{5}(?:-\d{4})?"  # US: Springfield, IL 62704
-    r"|(?:[A-Z][^\n]{1,40}\n[ \t]*)?[A-Z]{1,2}\d[A-Z\d]?[ ]\d[A-Z]{2}"  # UK: London\nSW1A 1AA
-    r"|[A-Z][^\n]{1,40},[ ]\d{5})")  # ES, Faker style: Madrid, 28001
+    r"[ \t]*(?:\d{5}[ ][A-ZÀ-Þ][^\n\"]{1,40}"  # FR, DE, ES, IT: 75001 Paris
+    r"|\d{4}[ ]?[A-Z]{2}[ ][A-Z][^\n\"]{1,40}"  # NL: 1012 AB Amsterdam
+    r"|[A-Z][^\n\"]{1,40},[ ][A-Z]{2}[ ]\d{5}(?:-\d{4})?"  # US: Springfield, IL 62704
+    r"|(?:[A-Z][^\n\"]{1,40}\n[ \t]*)?[A-Z]{1,2}\d[A-Z\d]?[ ]\d[A-Z]{2}"  # UK: London\nSW1A 1AA
+    r"|[A-Z][^\n\"]{1,40},[ ]\d{5})")  # ES, Faker style: Madrid, 28001
 _ADDRESS_WORDS = re.compile(r"\d|rue|av|bd|place|chemin|all|impasse|quai|route|cours|straße|strasse|str\.|weg|platz|"
                             r"Calle|C/|Avenida|Paseo|Plaza|Via|Viale|Piazza|Corso")
 

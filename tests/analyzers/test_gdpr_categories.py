@@ -84,6 +84,18 @@ def test_csv_columns_name_people_birth_dates_and_bare_phone_numbers() -> None:
     assert found["date_of_birth"] == ["1985-03-12"] and found["phone"] == ["2025550123"]
 
 
+def test_names_with_an_elided_prefix_are_whole() -> None:
+    assert categories("Dear Mr O'Donnell,\n")["person"] == ["O'Donnell"]
+    assert categories("Name: Siobhan O’Donnell\n")["person"] == ["Siobhan O’Donnell"]
+    assert categories("name,city\nDara O'Brien,Cork\n", "text/csv", "people.csv")["person"] == ["Dara O'Brien"]
+
+
+def test_an_address_in_a_quoted_csv_cell_ends_with_the_cell() -> None:
+    text = 'name,address,dob\nJean Dupont,"56, chemin de Bertrand\n14662 Sainte Henriette",2001-12-21\n'
+    found = categories(text, "text/csv", "people.csv")
+    assert set(found["postal_address"]) == {"56, chemin de Bertrand\n14662 Sainte Henriette"}
+
+
 def test_display_names_of_addresses_are_people() -> None:
     assert categories("From: Jane Doe <jane@example.com>\n")["person"] == ["Jane Doe"]
 

@@ -15,6 +15,8 @@ VALID = [
     ("credit_card", "4111 1111 1111 1111"),
     ("credit_card", "5500-0000-0000-0004"),
     ("credit_card", "378282246310005"),
+    ("credit_card", "4111 1111 1111 1111 003"),  # a 19-digit Visa, written 4-4-4-4-3
+    ("credit_card", "4111-1111-1111-1111-003"),
     ("iban", "GB82 WEST 1234 5698 7654 32"),
     ("iban", "DE89370400440532013000"),
     ("us_ssn", "536-90-4399"),
@@ -33,6 +35,7 @@ VALID = [
 DECOYS = [
     "4111 1111 1111 1112",          # Luhn fails
     "1234567812345670",             # Luhn holds, but no issuer uses the range
+    "4111 1111 1111 1111 004",      # Luhn fails on the 19 digits, though it holds on the first 16
     "GB82 WEST 1234 5698 7654 33",  # mod-97 fails
     "DE8937040044053201300",        # one digit short for Germany
     "078-05-1120",                  # the famous invalid SSN
@@ -67,3 +70,7 @@ def test_plain_numbers_and_words_are_not_findings() -> None:
     text = ("Order 12345 shipped on 2024-05-06 at 10:15:30, 3 items, total 129.90 EUR; tracking ABCDEF123; "
             "built with Python 3.11.7 and zlib 1.2.13.")
     assert list(scan(text)) == []
+
+
+def test_an_identifier_may_open_the_text() -> None:
+    assert [(m.category, m.start) for m in scan("192.168.1.20 - - GET /")] == [("ipv4", 0)]
