@@ -103,8 +103,14 @@ def scan_addresses(text: str, starts: Spans, house_numbers: Spans, ends: Spans, 
             if m is not None:
                 spans.append((start, m.end()))
                 break
-    for _, end in house_numbers:
-        m = _STREETS[0].match(text, end - 1)
+    last = -1
+    for start, _ in house_numbers:
+        while not text[start].isdigit():
+            start += 1
+        if start == last:  # the same number, reached from another cell edge or ending ("12 bis" and "12 ")
+            continue
+        last = start
+        m = _STREETS[0].match(text, start)
         if m is not None:
             spans.append((m.start(), m.end()))
     for start, _ in ends:

@@ -73,7 +73,8 @@ PATTERNS: dict[str, tuple[str, bool]] = {
     "greeting": ("(?:" + "|".join(_latin1(w) for w in GREETINGS) + ")", False),
     "name_line": (r"(?:^|\n)[ \t]*(?:" + _titled(NAME_LINE_KEYS) + ")", False),
     "street_start": ("(?:" + "|".join(_latin1(w) for w in STREET_STARTS) + ") ", False),
-    "house_number": (r"(?:^|[\n,\";\t])[ \t]*[0-9]", False),
+    # As far as the street line's pattern needs to tell a house number from most numbers that start a cell.
+    "house_number": (r"(?:^|[\n,\";\t])[ \t]*[0-9]{1,5}(?:[A-Za-z]|[ ]?bis|[ ]?ter)?,?[ ]", False),
     "street_end": ("(?:" + "|".join(_latin1(w) for w in STREET_ENDS) + ") [0-9]", False),
 }
 NAMES = tuple(PATTERNS)
