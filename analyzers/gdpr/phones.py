@@ -27,6 +27,8 @@ _TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "v
 _NOT_DIGIT = re.compile(r"\D")
 _SHAPE = re.compile(r"(?:\+|00)?\(?\d{1,5}\)?(?:(?:[ ./-]|[ ]?\(0\)[ ]?)?\(?\d{1,5}\)?){1,7}")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
+#: Dates, which have a number's digits and separators: 2024-05-12, 12/05/2024, 12.05.2024.
+_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d[./][01]?\d[./](?:19|20)\d\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 Desc = tuple[re.Pattern[str], frozenset[int]]
@@ -104,15 +106,15 @@ def _national(digits: str, separated: bool) -> bool:
 
 def check(candidate: str) -> bool:
     """Whether ``candidate``, as written, is a telephone number."""
-    if _DOTTED_QUAD.fullmatch(candidate) or _ISO_DATE.fullmatch(candidate):
-        return False
+    # The length first: most candidates that fail are cards or dates, whose digits alone rule them out.
     digits = _NOT_DIGIT.sub("", candidate.replace("(0)", "", 1) if candidate[0] == "+" else candidate)
     if candidate[0] == "+":
         return 7 <= len(digits) <= 15 and _international(digits)
     if digits.startswith("00"):
-        return 9 <= len(digits) <= 17 and _international(digits[2:])
+        return 9 <= len(digits) <= 17 and not _DOTTED_QUAD.fullmatch(candidate) and _international(digits[2:])
     separated = len(digits) != len(candidate)
-    return 7 <= len(digits) <= 13 and (separated or digits[0] == "0") and _national(digits, separated)
+    return (7 <= len(digits) <= 13 and (separated or digits[0] == "0") and not _DATE.fullmatch(candidate)
+            and not _DOTTED_QUAD.fullmatch(candidate) and _national(digits, separated))
 
 
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")

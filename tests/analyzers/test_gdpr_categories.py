@@ -65,6 +65,7 @@ def test_decoys_with_a_bad_checksum_or_range_are_not_found(text: str) -> None:
     "2013-07-19T14:35:35.326367 INFO latency=216.4ms",
     'ua="Mozilla/5.0 v39.0.1690" version 10.2.3.4567 build 4.12.1234567',
     "hash 0x7f3a9c21d4e5b6a8 sha 5d41402abc4b2a76b9719d911017c592",
+    "issued 04/11/2023, renewed 01.08.1982, sent 2024-05-12 10:11",
 ])
 def test_no_phone_numbers_in_identifiers_times_or_versions(text: str) -> None:
     assert "phone" not in categories(text), categories(text)
