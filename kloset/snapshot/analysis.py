@@ -225,8 +225,12 @@ class _Run:
             h = latest(found).get(cls.key())
             if h is None:
                 continue
-            for table in TABLES:
-                for row in table_rows(self.repo, h, table, cls.name, objects):
+            try:
+                tables = {t: table_rows(self.repo, h, t, cls.name, objects) for t in TABLES}
+            except IntegrityError:
+                continue  # a damaged analysis is not taken over: its objects' results are read instead
+            for table, rows in tables.items():
+                for row in rows:
                     self.add(row[0], cls, {table: [row]})
                     if table == "findings":
                         covered.setdefault(row[0], set()).add(cls.key())
@@ -254,7 +258,7 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
         wanted = r.wanted()
         r.report.objects = len(wanted)
         covered = r.reuse_tables(wanted)
-        stored: list[tuple[bytes, type[Analyzer]]] = []  # results to read from the store
+        stored: list[tuple[bytes, bytes, type[Analyzer]]] = []  # results to read from the store
         todo: list[tuple[bytes, list[type[Analyzer]]]] = []  # objects to read and analyze
         for oid, (_, classes) in wanted.items():
             missing = []
@@ -266,7 +270,7 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
                 if plain is not None:
                     r.add(oid, cls, result_rows(cls, oid, decode_result(plain)[2]))
                 elif repo.has_blob(rid):
-                    stored.append((rid, cls))
+                    stored.append((rid, oid, cls))
                 else:
                     missing.append(cls)
             if missing:
@@ -277,10 +281,12 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
         txn = repo.transaction()
         try:
             with ThreadPoolExecutor(8) as pool:
-                for (_, cls), plain in zip(stored, pool.map(lambda s: repo.get_blob(BlobType.RESULT, s[0]), stored),
-                                             strict=True):
-                    _, oid, analysis = decode_result(plain)
-                    r.add(oid, cls, result_rows(cls, oid, analysis))
+                for (_, oid, cls), analysis in zip(stored, pool.map(lambda s: _stored_result(repo, s[0]), stored),
+                                                   strict=True):
+                    if analysis is None:  # damaged: analyzed again (its blob stays until repaired)
+                        todo.append((oid, [cls]))
+                    else:
+                        r.add(oid, cls, result_rows(cls, oid, analysis))
             _analyze_content(r, txn, wanted, todo, processes)
             h = AnalysisHeader(header.id, r.report.analyzers)
             h.tables = _write_tables(txn, r.rows)
@@ -291,6 +297,13 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
             raise
     r.report.analysis_id = h.id.hex()
     return r.report
+
+
+def _stored_result(repo: Repository, rid: bytes) -> Analysis | None:
+    try:
+        return decode_result(repo.get_blob(BlobType.RESULT, rid))[2]
+    except IntegrityError:
+        return None
 
 
 def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[str, Any], list[type[Analyzer]]]],
