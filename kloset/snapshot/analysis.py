@@ -341,10 +341,14 @@ def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[s
             r.add(oid, cls, result_rows(cls, oid, outcome))
         r.tick(len(data), analyzed=not failed, error=(row["path"], "; ".join(failed)) if failed else None)
 
-    with Analysts(sorted({c.name for _, cs in todo for c in cs}), r.options, n) as analysts, \
-            ThreadPoolExecutor(max(1, 2 * n)) as pool:
-        for f in [pool.submit(one, job, analysts) for job in todo]:
-            f.result()
+    with Analysts(sorted({c.name for _, cs in todo for c in cs}), r.options, n) as analysts:
+        pool = ThreadPoolExecutor(max(1, 2 * n), thread_name_prefix="kloset-analyze")
+        try:
+            for f in [pool.submit(one, job, analysts) for job in todo]:
+                f.result()
+        finally:
+            # On an error or Ctrl-C, objects not begun are dropped; the few being read end first.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_tables(txn: Transaction, rows: dict[bytes, Rows]) -> dict[str, list[Any]]:
