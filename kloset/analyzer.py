@@ -11,6 +11,8 @@ analyzes everything again.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -72,9 +74,13 @@ class Analyzer(ABC):
         return any(fnmatch.fnmatchcase(content_type, pattern) for pattern in cls.content_types)
 
     @classmethod
-    def key(cls) -> str:
-        """The part of a result's key that names the analyzer: ``name@version``."""
-        return f"{cls.name}@{cls.version}"
+    def key(cls, options: dict[str, str] | None = None) -> str:
+        """The part of a result's key that names the analyzer: ``name@version``, and a digest of the
+        options when there are any, since they may change what it says (``gdpr@3+1a2b3c4d``)."""
+        base = f"{cls.name}@{cls.version}"
+        if not options:
+            return base
+        return f"{base}+{hashlib.blake2s(json.dumps(sorted(options.items())).encode(), digest_size=4).hexdigest()}"
 
     @classmethod
     def rows(cls, record: Any) -> list[dict[str, Any]]:

@@ -71,7 +71,8 @@ class Tap:
             try:
                 if not c.wants(content_type, path):
                     continue
-                if object_id is not None and not txn.reserve(result_id(txn.repo.keyring.mac_key, c.key(), object_id)):
+                key = c.key(self.options.get(c.name))
+                if object_id is not None and not txn.reserve(result_id(txn.repo.keyring.mac_key, key, object_id)):
                     continue
                 out.append(c(self.options.get(c.name), content_type=content_type, path=path))
             except Exception:  # an analyzer's bug never fails a backup: the analysis after it reports it
@@ -96,11 +97,11 @@ class Tap:
         (result ID, plaintext) of each."""
         out = []
         for a in analyzers:
-            rid = result_id(txn.repo.keyring.mac_key, a.key(), object_id)
+            rid = result_id(txn.repo.keyring.mac_key, a.key(a.options), object_id)
             if not claimed and rid in txn.repo.index.blobs:
                 continue  # content met before: its result is known
             try:
-                plain = encode_result(a.key(), object_id, a.finish())
+                plain = encode_result(a.key(a.options), object_id, a.finish())
             except Exception:  # as in start()
                 continue
             if claimed or txn.reserve(rid):
@@ -191,7 +192,8 @@ class _Run:
         self.options = options
         self.fresh = fresh
         self.progress = progress
-        self.report = AnalysisReport(analyzers=[c.key() for c in self.classes])
+        self.keys = {c.name: c.key(options.get(c.name)) for c in self.classes}
+        self.report = AnalysisReport(analyzers=list(self.keys.values()))
         self.rows: dict[bytes, Rows] = {}  # object ID -> its rows, every analyzer's
         self._done = 0
         self._lock = threading.Lock()  # reading threads add rows and count
@@ -222,7 +224,7 @@ class _Run:
         found = [h for sid in candidates for h in analyses(self.repo, sid)]
         objects = set(wanted)
         for cls in self.classes:
-            h = latest(found).get(cls.key())
+            h = latest(found).get(self.keys[cls.name])
             if h is None:
                 continue
             try:
@@ -233,7 +235,7 @@ class _Run:
                 for row in rows:
                     self.add(row[0], cls, {table: [row]})
                     if table == "findings":
-                        covered.setdefault(row[0], set()).add(cls.key())
+                        covered.setdefault(row[0], set()).add(self.keys[cls.name])
         return covered
 
     def tick(self, nbytes: int = 0, analyzed: bool = False, error: tuple[str, str] | None = None) -> None:
@@ -263,9 +265,9 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
         for oid, (_, classes) in wanted.items():
             missing = []
             for cls in classes:
-                if cls.key() in covered.get(oid, ()):
+                if r.keys[cls.name] in covered.get(oid, ()):
                     continue
-                rid = result_id(mac_key, cls.key(), oid)
+                rid = result_id(mac_key, r.keys[cls.name], oid)
                 plain = r.fresh.get(rid)
                 if plain is not None:
                     r.add(oid, cls, result_rows(cls, oid, decode_result(plain)[2]))
@@ -334,8 +336,8 @@ def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[s
             if isinstance(outcome, str):
                 failed.append(f"{cls.name}: {outcome}")
                 continue
-            plain = encode_result(cls.key(), oid, outcome)
-            rid = result_id(r.repo.keyring.mac_key, cls.key(), oid)
+            plain = encode_result(r.keys[cls.name], oid, outcome)
+            rid = result_id(r.repo.keyring.mac_key, r.keys[cls.name], oid)
             if txn.reserve(rid):
                 txn.add(BlobType.RESULT, rid, plain)
             r.add(oid, cls, result_rows(cls, oid, outcome))

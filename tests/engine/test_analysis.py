@@ -283,3 +283,17 @@ def test_a_damaged_result_is_analyzed_again(plugin: Path, src: Path, tmp_path: P
     assert snap.data_classes() == {"secret": 2}
     assert sorted(Path(p).name for p in fed(plugin)) == ["a.txt", "plain.txt"]
     assert not again.check().ok  # the damage is still there for check to report
+
+
+def test_options_are_part_of_a_results_key(plugin: Path, src: Path, tmp_path: Path) -> None:
+    from kloset.registry import analyzer_class
+
+    secrets = analyzer_class("secrets")
+    assert secrets.key() == secrets.key({}) == "secrets@1"
+    assert secrets.key({"unmasked": "1"}) != secrets.key() and secrets.key({"unmasked": "1"}).startswith("secrets@1+")
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    store.backup(str(src), analyze=["secrets"])
+    plugin.write_text("")
+    report = store.snapshot().analyze(["secrets"], options={"secrets": {"unmasked": "1"}}, processes=0)
+    assert report.analyzed == 2  # results made without the option do not answer for it
+    assert report.analyzers == [secrets.key({"unmasked": "1"})]
