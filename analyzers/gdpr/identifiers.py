@@ -199,15 +199,18 @@ def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:
 
 
 def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
-    """The runs of digits and separators (:data:`NUMERIC_RUN`) that start at ``starts`` (each perhaps behind
-    the character before it) and not inside a word, a dotted number or a run already read."""
+    """The runs of digits and separators (:data:`NUMERIC_RUN`) that start at ``starts`` (the triggers of
+    :mod:`.triggers`, each ending six characters past a run's first digit) and not inside a word, a dotted
+    number or a run already read."""
     taken = -1
-    for start, _ in starts:
-        if not (text[start].isdigit() or text[start] in "+("):
-            start += 1
+    match = NUMERIC_RUN.match
+    for _, end in starts:
+        start = end - 6  # the run's first digit, or the sign or bracket in front of it
+        if start and text[start - 1] in "+(":
+            start -= 1
         if start < taken:
             continue
-        m = NUMERIC_RUN.match(text, start)
+        m = match(text, start)
         if m is None:
             continue
         taken = m.end()
