@@ -26,7 +26,10 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     emails.scan(text, found["email"], out)
     for hit in list(out):
         people.display_name(text, hit[2], out)
+    iso_date = phones.ISO_DATE.match
     for start, run in identifiers.runs(text, found["numeric"]):
+        if run[4:5] == "-" and iso_date(run):
+            continue  # a date, perhaps with its hour: a run of a log's lines, no identifier's shape, no number
         if run[0] not in "+(":
             identifiers.try_numeric(text, start, run, out)
         phones.try_run(text, start, run, out)

@@ -26,7 +26,7 @@ _TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "v
           "voicemail")
 _NOT_DIGIT = re.compile(r"\D")
 _SHAPE = re.compile(r"(?:\+|00)?\(?\d{1,5}\)?(?:(?:[ ./-]|[ ]?\(0\)[ ]?)?\(?\d{1,5}\)?){1,7}")
-_ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
+ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 #: Dates, which have a number's digits and separators: 2024-05-12, 12/05/2024, 12.05.2024.
 _DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d[./][01]?\d[./](?:19|20)\d\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -95,21 +95,45 @@ def _national_regions() -> list[tuple[str, str]]:
 
 
 def _national(digits: str, separated: bool) -> bool:
+    key = (digits[0], len(digits), separated)
+    tries = _NATIONAL_TRIES.get(key)
+    if tries is None:
+        tries = _NATIONAL_TRIES[key] = _national_tries(*key)
+    return any(valid_in(digits[cut:], region) for region, cut in tries)
+
+
+def _national_tries(first: str, size: int, separated: bool) -> list[tuple[str, int]]:
+    """(region, length of the trunk prefix to cut) of each region a national number of ``size`` digits that
+    starts with ``first`` may belong to; the trunk prefixes are one digit, so the first digit tells them."""
+    tries = []
     for region, prefix in _national_regions():
-        if prefix and digits.startswith(prefix):
-            if valid_in(digits[len(prefix):], region):
-                return True
-        elif (separated and (not prefix or region == "US")) and valid_in(digits, region):
-            return True
-    return False
+        if prefix and first == prefix:
+            cut = len(prefix)
+        elif separated and (not prefix or region == "US"):
+            cut = 0
+        else:
+            continue
+        info = _region(region)
+        if info is not None and (not info[0][1] or size - cut in info[0][1]):
+            tries.append((region, cut))
+    return tries
+
+
+#: :func:`_national_tries` of each (first digit, length, separated) met: a dense file holds a number a line.
+_NATIONAL_TRIES: dict[tuple[str, int, bool], list[tuple[str, int]]] = {}
 
 
 def check(candidate: str) -> bool:
     """Whether ``candidate``, as written, is a telephone number."""
     # The length first: most candidates that fail are cards or dates, whose digits alone rule them out.
-    digits = _NOT_DIGIT.sub("", candidate.replace("(0)", "", 1) if candidate[0] == "+" else candidate)
     if candidate[0] == "+":
+        digits = _NOT_DIGIT.sub("", candidate.replace("(0)", "", 1))
         return 7 <= len(digits) <= 15 and _international(digits)
+    return _check_national(candidate, _NOT_DIGIT.sub("", candidate))
+
+
+def _check_national(candidate: str, digits: str) -> bool:
+    """:func:`check` of a ``candidate`` without a ``+``, whose ``digits`` are known."""
     if digits.startswith("00"):
         return 9 <= len(digits) <= 17 and not _DOTTED_QUAD.fullmatch(candidate) and _international(digits[2:])
     separated = len(digits) != len(candidate)
@@ -119,6 +143,9 @@ def check(candidate: str) -> bool:
 
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 _RUN_SEPARATORS = str.maketrans("", "", " ()./-+")
+#: A run that :data:`_SHAPE` reads whole (groups of digits, one separator between, eight groups at most):
+#: the number as written is then the run itself, and its digits are known already.
+_PLAIN = re.compile(r"\d{1,5}(?:[ ./-]?\d{1,5}){0,7}")
 
 
 def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
@@ -128,24 +155,33 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
     runs on into letters or digits (a hexadecimal identifier), or the 3-2-4 shape of a US SSN."""
     if run.isdigit() and (run[0] != "0" or len(run) > 17):  # then the number is the run itself, and check() fails
         return
-    if _ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a valid number
+    if ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a valid number
         return
-    if len(run.translate(_RUN_SEPARATORS)) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
+    digits = run.translate(_RUN_SEPARATORS)
+    if len(digits) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
         return
-    m = _SHAPE.match(text, start)
-    if m is None:
-        return
-    value = m.group().rstrip(" ./-(")
-    if value.count("(") != value.count(")"):
-        value = value.rstrip(")")
-        if value.count("(") != value.count(")"):
+    plain = _PLAIN.fullmatch(run) is not None
+    if plain:
+        if len(digits) > (17 if digits.startswith("00") else 13):  # a card, an account number
             return
+        value = run
+    else:
+        m = _SHAPE.match(text, start)
+        if m is None:
+            return
+        value = m.group().rstrip(" ./-(")
+        if value.count("(") != value.count(")"):
+            value = value.rstrip(")")
+            if value.count("(") != value.count(")"):
+                return
     end = start + len(value)
     if end < len(text) and text[end].isalnum() and not (text[end] in "xX" and text[end + 1:end + 2].isdigit()):
         return  # but an extension may follow: 363.717.0669x0743
     if text[end:end + 1] in ("-", ".", "/") and text[end + 1:end + 2].isalpha():
         return  # a UUID's first group: 06055322-c1b4-...
-    if not _SSN_SHAPE.fullmatch(value) and check(value):
+    if _SSN_SHAPE.fullmatch(value):
+        return
+    if _check_national(value, digits) if plain else check(value):
         out.append(("phone", value, start, end, 0.9))
 
 
