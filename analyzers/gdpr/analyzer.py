@@ -30,7 +30,7 @@ class GDPR(Analyzer):
     extracted text."""
 
     name = "gdpr"
-    version = 3
+    version = 4
     content_types = ("text/*", "application/json", "application/x-ndjson", "application/csv", "application/xml",
                      "message/*", "application/mbox", "application/vnd.openxmlformats-officedocument.*",
                      "application/vnd.oasis.opendocument.*")

@@ -160,8 +160,7 @@ def _try(rules: list[Rule], text: str, start: int, out: list[Hit]) -> None:
                 out.append((category, value, start, m.end(), confidence))
 
 
-_RULE = {rule[0]: rule for rule in NUMERIC_RULES if rule[0] != "es_dni"}
-_DNI = NUMERIC_RULES[4]
+_CARD, _SSN, _NIR, _TAX_ID, _DNI, _IPV4 = NUMERIC_RULES
 _RUN_SEPARATORS = str.maketrans("", "", " ()./-")
 
 
@@ -176,18 +175,18 @@ def try_numeric(text: str, start: int, run: str, out: list[Hit]) -> None:
     """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses at ``start``, where :data:`NUMERIC_RUN` found
     ``run``. Each shape is tried only on runs with its digits and separators: a dense text holds a run a line."""
     digits = len(run.translate(_RUN_SEPARATORS))
-    if digits >= 13:
-        _try_rule(_RULE["credit_card"], text, start, out)
+    if digits >= 13 and run[:4].isdigit():
+        _try_rule(_CARD, text, start, out)
     if run[3:4] == "-" and digits >= 9:
-        _try_rule(_RULE["us_ssn"], text, start, out)
+        _try_rule(_SSN, text, start, out)
     if run[0] in "12" and (digits >= 15 or text[start + len(run):start + len(run) + 1] in ("A", "B")):
-        _try_rule(_RULE["fr_nir"], text, start, out)
-    if digits >= 11:
-        _try_rule(_RULE["de_tax_id"], text, start, out)
+        _try_rule(_NIR, text, start, out)
+    if digits >= 11 and run[3:5].isdigit() and run[:2].isdigit():  # 12 345..., 12345...: not a dotted number
+        _try_rule(_TAX_ID, text, start, out)
     if len(run) == 8:
         _try_rule(_DNI, text, start, out)
     if digits <= 12 and run.count(".") == 3:
-        _try_rule(_RULE["ipv4"], text, start, out)
+        _try_rule(_IPV4, text, start, out)
 
 
 def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:

@@ -71,6 +71,14 @@ def test_no_phone_numbers_in_identifiers_times_or_versions(text: str) -> None:
     assert "phone" not in categories(text), categories(text)
 
 
+@pytest.mark.parametrize("text, number", [
+    ("Appelez le (+33 1 42 68 53 00) demain", "+33 1 42 68 53 00"),
+    ("tel. ((0)20 7946 0958) office", "(0)20 7946 0958"),
+])
+def test_a_number_behind_a_bracket_is_read_from_its_sign_or_bracket(text: str, number: str) -> None:
+    assert [m.value for m in find(text.encode()) if m.category == "phone"] == [number]
+
+
 def test_matches_are_placed_in_the_text() -> None:
     text = "x\nDear Jane Doe, mail jane@example.com or call +33 1 23 45 67 89.\n"
     matches = find(text.encode())
