@@ -49,7 +49,7 @@ class AddressTally:
         return [Finding(CATEGORY, s.sample, s.offset, CONFIDENCE, s.count) for s in self._seen.values()]
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 16)
 def _normalized(address: str) -> str | None:
     """The address's normalized form (IDN domain decoded), lowercased; None when it is not valid.
 

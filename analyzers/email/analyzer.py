@@ -53,7 +53,7 @@ class Email(Analyzer):
     """Summarises each message of a single-message file or an mbox, and counts the addresses it names."""
 
     name = "email"
-    version = 1
+    version = 2
     # Files without an extension (an IMAP source's messages) are indexed as text/plain: they are read
     # too, and cost only the sniffed head when they are not mail.
     content_types = ("message/*", "application/mbox", "text/plain")

@@ -1,27 +1,39 @@
 """Reading one RFC 5322 message: who sent it to whom, when, about what, and what it carries.
 
-Parsing is the standard library's (:class:`email.parser.BytesParser` with ``policy.default``), which
-reads what it can of a damaged message and notes the rest as defects. Some damaged headers make it
-raise when a header is read: those are read again from their raw text, and nothing here raises on any
-input; a message the parser had to work around is marked ``malformed``.
+The header block is read by :mod:`.headers`; only a multipart message, or one sent as a file in
+itself, is parsed whole (:class:`email.parser.BytesParser`, headers kept as text), to list its
+attachments: the body of any other message is not read. The standard library reads what it can of a
+damaged message and notes the rest as defects; nothing here raises on any input, and a message the
+parser had to work around is marked ``malformed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.policy import Compat32
 from typing import Any
+
+from .headers import Headers, Reader
 
 #: Headers whose addresses count as found in the message (beside From, To and Cc).
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
                    "resent-to", "resent-cc", "resent-bcc", "return-path", "delivered-to",
                    "disposition-notification-to")
-_PARSER = BytesParser(policy=policy.default)
+
+
+class _Unfolded(Compat32):
+    """Part headers as their unfolded text, as ``policy.default`` hands them on before parsing them."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return "".join(value.splitlines()) if "\n" in value or "\r" in value else value
+
+
+_PARSER = BytesParser(policy=_Unfolded())
 
 
 @dataclass
@@ -68,19 +80,14 @@ def summarize(raw: bytes) -> Summary:
     """The summary of the message ``raw`` holds, line ends LF or CRLF; damage is noted, never raised."""
     out = Summary()
     try:
-        # Headers first: only a multipart message, or one sent as a file in itself, carries
-        # attachments, and a body left unparsed saves most of the time any other message takes.
-        msg = _PARSER.parsebytes(raw, headersonly=True)
-        carries = any(key.lower() == "content-disposition" or (key.lower() == "content-type"
-                                                               and "multipart" in value.lower())
-                      for key, value in msg.raw_items())
-        if carries:
-            msg = _PARSER.parsebytes(raw)
+        headers = Headers(raw)
+        carries = "content-disposition" in headers.fields or any(
+            "multipart" in value.lower() for value in headers.get("content-type"))
+        msg = _PARSER.parsebytes(raw) if carries else None
     except Exception:  # the parser is meant to be total; a message that proves otherwise is still only damaged
         out.malformed = True
         return out
-    assert isinstance(msg, EmailMessage)
-    reader = _HeaderReader(msg)
+    reader = Reader(headers)
     named = {name: reader.addresses(name) for name in ADDRESS_HEADERS}
     if named["from"]:
         out.sender_name, out.sender = named["from"][0]
@@ -90,117 +97,76 @@ def summarize(raw: bytes) -> Summary:
     out.subject = reader.text("subject")
     out.message_id = reader.text("message-id")
     out.date = reader.date()
-    if carries:
-        out.attachments = _attachments(msg, reader)
-    elif msg.defects:
-        reader.damaged = True
-    out.malformed = reader.damaged
+    damaged = reader.damaged or headers.defects > 0
+    if msg is not None:
+        attachments, broken = _attachments(msg)
+        out.attachments = attachments
+        damaged |= broken
+    out.malformed = damaged
     return out
 
 
-class _HeaderReader:
-    """Reads a message's headers the structured way, falling back on their raw text where that raises."""
-
-    def __init__(self, msg: EmailMessage) -> None:
-        self.msg = msg
-        self.damaged = False
-
-    def addresses(self, name: str) -> list[tuple[str, str]]:
-        """(display name, address) of each address in every ``name`` header, groups flattened."""
-        found: list[tuple[str, str]] = []
-        for value in self._all(name):
-            try:
-                found.extend((a.display_name, a.addr_spec) for a in value.addresses)
-            except Exception:  # a header the structured parser chokes on: the simpler one reads most of them
-                self.damaged = True
-                found.extend(getaddresses([_unfolded(str(value))]))
-        return [(display, addr) for display, addr in found if addr]
-
-    def text(self, name: str) -> str:
-        values = self._all(name)
-        if not values:
-            return ""
-        text = _unfolded(str(values[0])).strip()
-        if "\ufffd" in text:  # bytes of no declared charset, replaced: the raw text still holds them
-            raw = next((value for key, value in self.msg.raw_items() if key.lower() == name), "")
-            if any("\udc80" <= c <= "\udcff" for c in raw):
-                return _unfolded(raw).strip()
-        return text
-
-    def date(self) -> datetime | None:
-        values = self._all("date")
-        if not values:
-            return None
-        if hasattr(values[0], "datetime"):
-            when = values[0].datetime  # None when the parser could not read it
-        else:  # the raw text: the structured parse raised
-            try:
-                when = parsedate_to_datetime(_unfolded(values[0]))
-            except (TypeError, ValueError, IndexError, OverflowError):
-                return None
-        if when is None:
-            return None
-        # A zone of -0000 means "UTC, the local zone unknown" (RFC 5322 3.3): the parser leaves it naive.
-        try:
-            return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
-        except (ValueError, OverflowError):  # a year 1 or 9999 date pushed out of range by its zone
-            return None
-
-    def part_header(self, part: EmailMessage, read: Callable[[EmailMessage], Any], default: Any) -> Any:
-        """``read(part)``, or ``default`` where the part's headers make it raise."""
-        try:
-            return read(part)
-        except Exception:  # damaged part headers: read what else there is
-            self.damaged = True
-            return default
-
-    def _all(self, name: str) -> list[Any]:
-        try:
-            return list(self.msg.get_all(name) or [])
-        except Exception:  # structured parsing failed: the raw values, as text
-            self.damaged = True
-            return [value for key, value in self.msg.raw_items() if key.lower() == name]
-
-
-def _attachments(msg: EmailMessage, reader: _HeaderReader) -> list[Attachment]:
+def _attachments(msg: Message) -> tuple[list[Attachment], bool]:
+    """The attachments of ``msg``, and whether reading them met damage."""
     found: list[Attachment] = []
-    for part in _leaves(msg, reader):
-        disposition = reader.part_header(part, EmailMessage.get_content_disposition, None)
-        name = reader.part_header(part, EmailMessage.get_filename, None)
+    leaves: list[Message] = []
+    damaged = _leaves(msg, leaves)
+    for part in leaves:
+        try:
+            disposition = part.get_content_disposition()
+            name = part.get_filename()
+            content_type = part.get_content_type()
+        except Exception:  # damaged part headers: the part is no attachment we can tell of
+            damaged = True
+            continue
         if disposition != "attachment" and name is None:
             continue
-        content_type = reader.part_header(part, EmailMessage.get_content_type, "application/octet-stream")
-        found.append(Attachment(_unfolded(name or ""), content_type, _payload_size(part)))
-        if part.defects:  # decoding notes its own (bad base64 padding...)
-            reader.damaged = True
-    return found
+        found.append(Attachment(_filename(name or ""), content_type, _payload_size(part)))
+        damaged |= bool(part.defects)  # decoding notes its own (bad base64 padding...)
+    return found, damaged
 
 
-def _leaves(part: EmailMessage, reader: _HeaderReader) -> list[EmailMessage]:
-    """The parts that hold content, depth first; an attached message is one leaf, not opened."""
-    if part.defects:
-        reader.damaged = True
-    if reader.part_header(part, EmailMessage.get_content_maintype, "") != "multipart":
-        return [part]
+def _leaves(part: Message, into: list[Message]) -> bool:
+    """Appends the parts that hold content, depth first (an attached message is one leaf, not opened);
+    whether any part was damaged."""
+    damaged = bool(part.defects)
+    try:
+        multipart = part.get_content_maintype() == "multipart"
+    except Exception:  # damaged headers: read as a leaf
+        multipart, damaged = False, True
+    if not multipart:
+        into.append(part)
+        return damaged
     payload = part.get_payload()
-    subs = [sub for sub in payload if isinstance(sub, EmailMessage)] if isinstance(payload, list) else []
-    return [leaf for sub in subs for leaf in _leaves(sub, reader)]
+    if not isinstance(payload, list):  # a multipart of no parts holds nothing
+        return damaged
+    for sub in payload:
+        if isinstance(sub, Message):
+            damaged |= _leaves(sub, into)
+    return damaged
 
 
-def _payload_size(part: EmailMessage) -> int:
+def _payload_size(part: Message) -> int:
     try:
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
             return len(payload)
         inner = part.get_payload()  # an attached message: its size as it stands
-        messages = [m for m in inner if isinstance(m, EmailMessage)] if isinstance(inner, list) else []
-        return sum(len(m.as_bytes()) for m in messages)
+        messages = [m for m in inner if isinstance(m, Message)] if isinstance(inner, list) else []
+        return sum(len(m.as_bytes(policy=policy.default)) for m in messages)
     except Exception:  # a payload too damaged to decode has no size to tell
         return 0
 
 
-def _unfolded(value: str) -> str:
-    return "".join(value.splitlines())
+def _filename(name: str) -> str:
+    """A file name RFC 2047 decoded (RFC 2231 is the parser's), unfolded."""
+    name = "".join(name.splitlines())
+    if "=?" not in name:
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except Exception:  # a damaged encoded word: the name as written
+        return name
 
 
 def _text(value: str) -> str:
