@@ -138,8 +138,8 @@ class Reader:
 def _text(name: str, value: str) -> str:
     plain = value.isascii() and "=?" not in value
     if plain and (name != "message-id" or _MESSAGE_ID.fullmatch(value.strip())):
-        return value.strip()
-    text = str(_STRUCTURED(name, value)).strip()
+        return _unfolded(value).strip()
+    text = _unfolded(str(_STRUCTURED(name, value))).strip()
     if "\ufffd" in text and any("\udc80" <= c <= "\udcff" for c in value):
         return _unfolded(value).strip()  # bytes of no declared charset, replaced: the raw text still holds them
     return text

@@ -209,3 +209,10 @@ def test_a_message_that_is_a_file_in_itself_is_its_own_attachment() -> None:
     inline = message()
     inline["Content-Disposition"] = "inline"
     assert messages(run(inline.as_bytes(), path="x.eml"))[0]["attachments"] == []
+
+
+def test_trace_fields_give_addresses_without_marking_the_message_malformed() -> None:
+    raw = b"Return-Path: <bounce@example.org>\nDelivered-To: jane.doe@example.com\nFrom: bob@example.org\n\nhi\n"
+    result = run(raw, path="x.eml")
+    assert result.tags == ["mime:message/rfc822"]
+    assert {f.sample: f.count for f in result.findings} == {"b***@example.org": 2, "j***@example.com": 1}
