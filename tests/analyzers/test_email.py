@@ -215,4 +215,5 @@ def test_trace_fields_give_addresses_without_marking_the_message_malformed() -> 
     raw = b"Return-Path: <bounce@example.org>\nDelivered-To: jane.doe@example.com\nFrom: bob@example.org\n\nhi\n"
     result = run(raw, path="x.eml")
     assert result.tags == ["mime:message/rfc822"]
-    assert {f.sample: f.count for f in result.findings} == {"b***@example.org": 2, "j***@example.com": 1}
+    assert sorted((f.sample, f.count) for f in result.findings) == [("b***@example.org", 1), ("b***@example.org", 1),
+                                                                     ("j***@example.com", 1)]
