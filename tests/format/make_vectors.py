@@ -31,6 +31,7 @@ import msgpack
 import zstandard
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
+from kloset.analyzer import Analysis, Finding
 from kloset.chunking import Chunker, ChunkingParams
 from kloset.compression import compress
 from kloset.encryption import KDFParams, Keyring, MasterKeys, Sealer
@@ -41,11 +42,10 @@ from kloset.repository.config import StoreConfig
 from kloset.repository.locks import _ad as lock_ad
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
 from kloset.snapshot.content import object_id
-from kloset.analyzer import Analysis, Finding
 from kloset.snapshot.header import Header, Piece, Summary
-from kloset.snapshot.results import AnalysisHeader, encode_result, result_id
 from kloset.snapshot.index import AVERAGE_ROWS, FILES_SCHEMA, MAX_ROWS, MIN_ROWS, PieceWriter, encode_piece
 from kloset.snapshot.order import path_key
+from kloset.snapshot.results import AnalysisHeader, encode_result, result_id
 
 VECTORS = Path(__file__).with_name("vectors.json")
 

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
+from kloset.analyzer import Finding
 from kloset.chunking import Chunker, ChunkingParams
 from kloset.compression import compress, decompress
 from kloset.encryption import CANARY, KDFParams, Keyring, MasterKeys, Sealer
@@ -54,9 +55,7 @@ from kloset.repository.config import StoreConfig
 from kloset.repository.locks import Lock
 from kloset.repository.state import Index, PackEntry, StateDelta, state_ad
 from kloset.snapshot.content import OBJECT_DOMAIN, object_id
-from kloset.analyzer import Finding
 from kloset.snapshot.header import Header, Piece, Summary
-from kloset.snapshot.results import AnalysisHeader, decode_result, encode_result, prefix_length, result_id
 from kloset.snapshot.index import (
     AVERAGE_ROWS,
     BLOB_TYPES,
@@ -69,6 +68,7 @@ from kloset.snapshot.index import (
     schemas,
 )
 from kloset.snapshot.order import path_key
+from kloset.snapshot.results import AnalysisHeader, decode_result, encode_result, prefix_length, result_id
 from kloset.snapshot.rows import row_key, row_pathname, split_path
 from kloset.testing.memory import MemoryStore
 
