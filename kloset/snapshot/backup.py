@@ -310,7 +310,8 @@ class Builder:
             if self._portable is None:
                 self._portable = picklable(batch.items[0][2])
             if self._portable:
-                self._procs = ProcessReaders(self.repo, self.processes, analyzers=self.tap.names if self.tap else None)
+                self._procs = ProcessReaders(self.repo, self.processes, analyzers=self.tap.names if self.tap else None,
+                                             analyzer_options=self.tap.options if self.tap else None)
                 if _AWAIT_WORKERS:
                     self._procs.wait_ready()
         if self._procs is not None and not self._switched:

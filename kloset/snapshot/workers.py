@@ -46,6 +46,7 @@ class WorkerSetup:
     encrypted: bool
     known: bytes  # IDs of the chunks the store has, concatenated
     analyzers: list[str]  # fed the content as it is read (``backup --analyze``)
+    analyzer_options: dict[str, dict[str, str]]
     known_results: bytes  # IDs of the analyzer results the store has, concatenated
 
 
@@ -78,7 +79,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     if setup.analyzers:
         from .analysis import Tap
 
-        tap = Tap(setup.analyzers)
+        tap = Tap(setup.analyzers, setup.analyzer_options)
     reader = ContentReader(txn, config.chunking, tap)
     while True:
         msg = inbox.recv()
@@ -179,7 +180,8 @@ class ProcessReaders:
     thread of its own: a worker takes it only once it has imported kloset, and the backup need not stand
     still until then. :meth:`ready` tells when batches can go out without waiting."""
 
-    def __init__(self, repo: Repository, processes: int, analyzers: list[str] | None = None) -> None:
+    def __init__(self, repo: Repository, processes: int, analyzers: list[str] | None = None,
+                 analyzer_options: dict[str, dict[str, str]] | None = None) -> None:
         self._conns: list[Connection] = []
         self._inboxes: list[Connection] = []
         self._procs: list[subprocess.Popen[bytes] | _ForkedWorker] = []
@@ -209,7 +211,7 @@ class ProcessReaders:
         for lock in self._send_locks:
             lock.acquire()
         self._started = threading.Event()
-        threading.Thread(target=self._send_setup, args=(repo, analyzers or []), daemon=True,
+        threading.Thread(target=self._send_setup, args=(repo, analyzers or [], analyzer_options or {}), daemon=True,
                          name="kloset-setup").start()
         self._final: list[tuple[list[PackEntry], int, int] | None] = [None] * processes
         self._receivers = [threading.Thread(target=self._receive, args=(i,), daemon=True, name="kloset-receive")
@@ -217,14 +219,14 @@ class ProcessReaders:
         for t in self._receivers:
             t.start()
 
-    def _send_setup(self, repo: Repository, analyzers: list[str]) -> None:
+    def _send_setup(self, repo: Repository, analyzers: list[str], options: dict[str, dict[str, str]]) -> None:
         try:
             # The index is only read while a backup runs: safe to walk from this thread.
             known = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.CHUNK)
             results = b"".join(i for i, t, *_ in repo.index.entries() if t == BlobType.RESULT) if analyzers else b""
             keys = repo.keyring.keys
             setup = WorkerSetup(dict(repo.storage.config), repo.config.serialize(), keys.data_key, keys.mac_key,
-                                repo.keyring.encrypted, known, analyzers, results)
+                                repo.keyring.encrypted, known, analyzers, options, results)
             for conn, lock in zip(self._conns, self._send_locks, strict=True):
                 try:
                     conn.send(setup)

@@ -297,3 +297,15 @@ def test_options_are_part_of_a_results_key(plugin: Path, src: Path, tmp_path: Pa
     report = store.snapshot().analyze(["secrets"], options={"secrets": {"unmasked": "1"}}, processes=0)
     assert report.analyzed == 2  # results made without the option do not answer for it
     assert report.analyzers == [secrets.key({"unmasked": "1"})]
+
+
+def test_a_backups_workers_analyze_with_the_options_given(plugin: Path, src: Path, tmp_path: Path) -> None:
+    from kloset.registry import analyzer_class
+
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    options = {"secrets": {"unmasked": "1"}}
+    snap = store.backup(str(src), analyze=["secrets"], analyzer_options=options, processes=2)
+    assert [a["analyzers"] for a in snap.analyses()] == [[analyzer_class("secrets").key(options["secrets"])]]
+    plugin.write_text("")
+    report = snap.analyze(["secrets"], options=options, processes=0)
+    assert (report.analyzed, fed(plugin)) == (0, [])
