@@ -239,11 +239,35 @@ def scan_ipv6(text: str, starts: Spans, out: list[Hit]) -> None:
         m = _IPV6.match(text, start)
         if m is not None:
             taken = m.end()
-            if _ip(m.group()):
+            if _ipv6(m.group()):
                 out.append(("ipv6", m.group(), start, m.end(), 0.9))
 
 
 _HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+
+
+def _ipv6(value: str) -> bool:
+    """:func:`_ip` for a match of :data:`_IPV6` (hextets of four digits at most), without ``ipaddress``.
+
+    Of the address space, ``ipaddress`` reserves all but 2000::/3 (global unicast), fc00::/7 (unique
+    local) and fe80::/9, and of that last fe80::/10 is link-local: so an address that is well formed
+    names someone's host exactly when its first hextet is in one of those ranges."""
+    parts = value.split(":")
+    n = len(parts)
+    if not 3 <= n <= 9:
+        return False
+    skips = [i for i in range(1, n - 1) if not parts[i]]
+    if len(skips) > 1:
+        return False
+    if skips:  # "::" may also take the leading or trailing colon, and stands for one hextet at least
+        skip = skips[0]
+        if (not parts[0] and skip != 1) or (not parts[-1] and skip != n - 2) \
+                or n - 1 - (not parts[0]) - (not parts[-1]) > 7:
+            return False
+    elif n != 8 or not parts[0] or not parts[-1]:
+        return False
+    first = int(parts[0], 16) if parts[0] else 0
+    return 0x2000 <= first <= 0x3FFF or 0xFC00 <= first <= 0xFDFF or 0xFEC0 <= first <= 0xFEFF
 
 
 def scan(text: str) -> list[Hit]:

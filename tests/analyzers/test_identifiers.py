@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
+from kloset.analyzers.gdpr import identifiers
 from kloset.analyzers.gdpr.identifiers import scan as _scan
 from kloset.analyzers.gdpr.match import Match
 
@@ -74,3 +77,19 @@ def test_plain_numbers_and_words_are_not_findings() -> None:
 
 def test_an_identifier_may_open_the_text() -> None:
     assert [(m.category, m.start) for m in scan("192.168.1.20 - - GET /")] == [("ipv4", 0)]
+
+
+@pytest.mark.parametrize("value", [
+    "2001:db8::1", "2a01:e0a:1c3:4b20::1", "fd12:3456:789a:1::1", "fec0::1", "feff::", "fe80::1", "febf::1",
+    "ff02::1", "::1", "::", "::ffff", "1fff::1", "4000::1", "fc00::", "fdff:ffff::1", "fe00::1", "3fff:0:0:0:0:0:0:1",
+    "2001:db8:0:0:0:0:0:0:1", "2001:db8::1::2", ":2001:db8::1", "2001:db8::1:", "2001:db8:1:2:3:4:5", "::2001",
+    "2001::", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4::5:6:7:8", "2001:db8:1:2:3:4:5:", "ab:cd",
+])
+def test_an_ipv6_address_is_judged_as_ipaddress_judges_it(value: str) -> None:
+    try:
+        address = ipaddress.IPv6Address(value)
+        expected = not (address.is_loopback or address.is_unspecified or address.is_multicast or address.is_reserved
+                        or address.is_link_local)
+    except ValueError:
+        expected = False
+    assert identifiers._ipv6(value) is expected
