@@ -9,8 +9,10 @@ content type and file name, and by the first bytes when both are vague.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +131,7 @@ def extract_csv(text: str, *, tab: bool = False) -> Extracted:
             done = reader.line_num
             if '"' not in text[start:end]:  # one line of bare cells (a quoted one may span lines)
                 _plain_cells(row, kept, start, fields)
-            else:
+            elif not _quoted_cells(text, kept, row, start, end, delimiter, fields):
                 fields.extend(_cells(text, header, row, start, end, delimiter))
     except csv.Error:
         pass
@@ -146,6 +148,32 @@ def _plain_cells(row: list[str], kept: list[tuple[int, str]], start: int, fields
         done = index
         if row[index]:
             fields.append((key, pos, pos + len(row[index])))
+
+
+@functools.cache
+def _row_shape(count: int, delimiter: str) -> re.Pattern[str]:
+    """A row of ``count`` cells, each bare or quoted with no quote inside, as a line ends."""
+    cell = f'"([^"]*)"|([^"{re.escape(delimiter)}\\r\\n]*)'
+    return re.compile(f"(?:{cell})" + f"{re.escape(delimiter)}(?:{cell})" * (count - 1) + r"(?:\r\n|\n|\r)?")
+
+
+def _quoted_cells(text: str, kept: list[tuple[int, str]], row: list[str], start: int, end: int, delimiter: str,
+                  fields: list[Field]) -> bool:
+    """The kept cells of a row whose quoted cells hold no quote, read off one match of the row's shape.
+    False when the row has another shape (a doubled quote, a quote in a bare cell): :func:`_cells` then
+    searches for each cell."""
+    m = _row_shape(len(row), delimiter).fullmatch(text, start, end) if row else None
+    if m is None:
+        return False
+    for index, key in kept:
+        if index >= len(row):
+            break
+        begin, stop = m.span(2 * index + 1)
+        if begin < 0:
+            begin, stop = m.span(2 * index + 2)
+        if stop > begin:
+            fields.append((key, begin, stop))
+    return True
 
 
 def _cells(text: str, header: list[str], row: list[str], start: int, end: int, delimiter: str) -> Iterator[Field]:

@@ -99,3 +99,16 @@ def test_a_missing_office_library_gives_no_finding_and_no_error(make: Any, path:
 
     monkeypatch.setattr(builtins, "__import__", without)
     assert found(data, "", path) == set()
+
+
+@pytest.mark.parametrize("row", [
+    'x,"a, b",Jane Doe,"1 Main St"', 'x,"a ""b""",Jane Doe,"1 Main St"', 'x,"two\nlines",Jane Doe,"1 Main St"',
+    'x,"a"b,Jane Doe,"1 Main St"', 'x,,"Jane Doe",1 Main St', 'x;"a; b";Jane Doe;"1 Main St"',
+])
+def test_a_csv_cell_under_a_kept_column_is_its_own_span_of_the_text(row: str) -> None:
+    from kloset.analyzers.gdpr.extract import extract_csv
+
+    delimiter = ";" if ";" in row else ","
+    text = delimiter.join(["id", "note", "name", "address"]) + "\r\n" + row + "\r\n"
+    cells = [(key, text[start:end]) for key, start, end in extract_csv(text).fields]
+    assert cells == [("name", "Jane Doe"), ("address", "1 Main St")]
