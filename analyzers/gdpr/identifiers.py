@@ -32,17 +32,20 @@ NUMERIC_RUN = re.compile(r"[+(]?\d[\d ()./-]{5,}\d")
 UPPER_RUN = re.compile(r"[A-Z][A-Z0-9][A-Z0-9 -]{6,}")
 
 _DOUBLED = str.maketrans("0123456789", "0246813579")  # a digit doubled, its digits summed
-_SEPARATORS = str.maketrans("", "", " -")
 
 
 def luhn(digits: str) -> bool:
     """The Luhn check of a string of digits."""
+    if digits.isascii():  # then a digit's value is its code less 48, and the bytes are summed in C
+        return (sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_DOUBLED).encode())
+                - 48 * len(digits)) % 10 == 0
     return (sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_DOUBLED)))) % 10 == 0
 
 
 def _known_card(number: str) -> bool:
     """Of a length its issuer uses, under an issuer identification range in use."""
-    n, head2, head3, head4 = len(number), int(number[:2]), int(number[:3]), int(number[:4])
+    n, head4 = len(number), int(number[:4])
+    head2, head3 = head4 // 100, head4 // 10
     if number[0] == "4":
         return n in (13, 16, 19)  # Visa
     if 51 <= head2 <= 55 or 2221 <= head4 <= 2720:
@@ -61,7 +64,7 @@ def _known_card(number: str) -> bool:
 
 
 def card(value: str) -> bool:
-    number = value.translate(_SEPARATORS)
+    number = value.replace(" ", "").replace("-", "")
     return 13 <= len(number) <= 19 and _known_card(number) and luhn(number)
 
 
@@ -151,15 +154,6 @@ _IPV6_RUN = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{2,}")
 _IPV6 = re.compile(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 
 
-def _try(rules: list[Rule], text: str, start: int, out: list[Hit]) -> None:
-    for category, shape, valid, confidence in rules:
-        m = shape.match(text, start)
-        if m is not None:
-            value = m.group()
-            if valid(value):
-                out.append((category, value, start, m.end(), confidence))
-
-
 _CARD, _SSN, _NIR, _TAX_ID, _DNI, _IPV4 = NUMERIC_RULES
 _RUN_SEPARATORS = str.maketrans("", "", " ()./-")
 
@@ -225,7 +219,24 @@ def scan_upper(text: str, starts: Spans, out: list[Hit]) -> None:
         if not text[start].isalnum():
             start += 1
         if not (start and text[start - 1].isalnum()):
-            _try(UPPER_RULES, text, start, out)
+            _try_upper(text, start, out)
+
+
+_IBAN, _NINO, _NIE, _FISCAL = UPPER_RULES
+
+
+def _try_upper(text: str, start: int, out: list[Hit]) -> None:
+    """:data:`UPPER_RULES` at ``start``, each only where the characters its shape needs are: most runs of
+    capitals are words, and a shape that cannot match costs as much to try as one that does."""
+    third = text[start + 2:start + 3]
+    if third.isdigit():
+        _try_rule(_IBAN, text, start, out)
+    if third.isdigit() or third == " ":
+        _try_rule(_NINO, text, start, out)
+    if text[start] in "XYZ":
+        _try_rule(_NIE, text, start, out)
+    if text[start:start + 6].isalpha():
+        _try_rule(_FISCAL, text, start, out)
 
 
 def scan_ipv6(text: str, starts: Spans, out: list[Hit]) -> None:

@@ -93,3 +93,9 @@ def test_an_ipv6_address_is_judged_as_ipaddress_judges_it(value: str) -> None:
     except ValueError:
         expected = False
     assert identifiers._ipv6(value) is expected
+
+
+@pytest.mark.parametrize("digits", ["4111111111111111", "4111111111111112", "79927398713", "0", "18", "59"])
+def test_the_luhn_check_is_the_sum_of_digits_with_every_second_doubled(digits: str) -> None:
+    total = sum(sum(divmod(int(d) * (1 + i % 2), 10)) for i, d in enumerate(reversed(digits)))
+    assert identifiers.luhn(digits) is (total % 10 == 0)
