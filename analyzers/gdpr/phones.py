@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
@@ -31,42 +30,36 @@ ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 _DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d[./][01]?\d[./](?:19|20)\d\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
-Desc = tuple[re.Pattern[str], frozenset[int]]
+#: A region's check: the lengths of its numbers (none if any), one pattern that is its general pattern and one
+#: of its number types' (each with its own lengths), and its trunk prefix ('' if none).
+Region = tuple[frozenset[int], re.Pattern[str], str]
 
 
-def _desc(desc: Any, general: frozenset[int]) -> Desc | None:
-    if desc is None or desc.national_number_pattern is None:
-        return None
-    return re.compile(desc.national_number_pattern), frozenset(desc.possible_length or ()) or general
+def _of_length(lengths: frozenset[int]) -> str:
+    """A lookahead that holds on a number of one of ``lengths`` (on any number when there are none)."""
+    return f"(?=(?:{'|'.join(f'.{{{n}}}' for n in sorted(lengths))})\\Z)" if lengths else ""
 
 
 @functools.cache
-def _region(region: str) -> tuple[Desc, list[Desc], str] | None:
-    """A region's general pattern, its number types' patterns, and its trunk prefix ('' if none)."""
+def _region(region: str) -> Region | None:
+    """A region's :data:`Region`: the general pattern and every number type in one match, as a dense file
+    checks a number a line and each pattern tried on its own costs a call."""
     md = (PhoneMetadata.metadata_for_region(region) if region != "001" else None)
-    if md is None or md.general_desc is None:
+    if md is None or md.general_desc is None or md.general_desc.national_number_pattern is None:
         return None
     lengths = frozenset(md.general_desc.possible_length or ())
-    general = _desc(md.general_desc, frozenset())
-    if general is None:
-        return None
-    types = [d for d in (_desc(getattr(md, name), lengths) for name in _TYPES) if d is not None]
+    types = [_of_length(frozenset(desc.possible_length or ()) or lengths) + f"(?:{desc.national_number_pattern})"
+             for desc in (getattr(md, name) for name in _TYPES)
+             if desc is not None and desc.national_number_pattern is not None]
+    pattern = re.compile(f"(?=(?:{md.general_desc.national_number_pattern})\\Z)(?:{'|'.join(types) or '(?!)'})")
     prefix = md.national_prefix_for_parsing or md.national_prefix or ""
-    return general, types, prefix if prefix.isdigit() else ""
-
-
-def _matches(nsn: str, desc: Desc) -> bool:
-    pattern, lengths = desc
-    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+    return lengths, pattern, prefix if prefix.isdigit() else ""
 
 
 def valid_in(nsn: str, region: str) -> bool:
     """Whether ``nsn``, a national significant number, is a valid number of ``region``."""
     info = _region(region)
-    if info is None:
-        return False
-    general, types, _ = info
-    return _matches(nsn, general) and any(_matches(nsn, t) for t in types)
+    return info is not None and (not info[0] or len(nsn) in info[0]) and info[1].fullmatch(nsn) is not None
 
 
 def _international(digits: str) -> bool:
@@ -114,7 +107,7 @@ def _national_tries(first: str, size: int, separated: bool) -> list[tuple[str, i
         else:
             continue
         info = _region(region)
-        if info is not None and (not info[0][1] or size - cut in info[0][1]):
+        if info is not None and (not info[0] or size - cut in info[0]):
             tries.append((region, cut))
     return tries
 
@@ -157,6 +150,8 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
         return
     if ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a valid number
         return
+    if ("." in run or "/" in run) and (_DOTTED_QUAD.fullmatch(run) or _DATE.fullmatch(run)):
+        return  # an IPv4 address or a date, read whole: a log holds one a line, and check() refuses both
     digits = run.translate(_RUN_SEPARATORS)
     if len(digits) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
         return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 
-from kloset.analyzers.gdpr import Match, find
+from kloset.analyzers.gdpr import Match, find, phones
 from kloset.registry import analyzer_class
 
 
@@ -126,3 +127,14 @@ def test_values_split_between_pieces_are_found() -> None:
         a.feed(data[i:i + 5])
     counts = {f.category: f.count for f in a.finish().findings}
     assert counts == {"email": 3, "credit_card": 3}
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "FR", "DE", "ES", "IT", "NL", "CA", "JM", "BE", "CH", "JP", "BR"])
+def test_a_region_check_agrees_with_phonenumbers(region: str) -> None:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    examples = {desc.example_number for desc in (getattr(metadata, name) for name in phones._TYPES)
+                if desc is not None and desc.example_number}
+    for example in examples | {e[:-1] for e in examples} | {e + "0" for e in examples} | {"9" + e[1:] for e in examples}:
+        number = phonenumbers.PhoneNumber(country_code=metadata.country_code, national_number=int(example))
+        if example[0] != "0":  # a leading zero would be lost to int(), and with it the number phonenumbers reads
+            assert phones.valid_in(example, region) is phonenumbers.is_valid_number_for_region(number, region)
