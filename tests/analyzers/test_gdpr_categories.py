@@ -134,7 +134,8 @@ def test_a_region_check_agrees_with_phonenumbers(region: str) -> None:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     examples = {desc.example_number for desc in (getattr(metadata, name) for name in phones._TYPES)
                 if desc is not None and desc.example_number}
-    for example in examples | {e[:-1] for e in examples} | {e + "0" for e in examples} | {"9" + e[1:] for e in examples}:
+    variants = {e[:-1] for e in examples} | {e + "0" for e in examples} | {"9" + e[1:] for e in examples}
+    for example in examples | variants:
         number = phonenumbers.PhoneNumber(country_code=metadata.country_code, national_number=int(example))
         if example[0] != "0":  # a leading zero would be lost to int(), and with it the number phonenumbers reads
             assert phones.valid_in(example, region) is phonenumbers.is_valid_number_for_region(number, region)
