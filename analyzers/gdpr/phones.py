@@ -155,8 +155,15 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
     digits = run.translate(_RUN_SEPARATORS)
     if len(digits) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
         return
-    plain = _PLAIN.fullmatch(run) is not None
-    if plain:
+    # A run that is a sign and plain digit groups is read whole by :data:`_SHAPE` too, and then check()
+    # comes down to its digits: most international numbers are written so.
+    international = run[0] == "+" and _PLAIN.fullmatch(run, 1) is not None
+    plain = not international and _PLAIN.fullmatch(run) is not None
+    if international:
+        if not 7 <= len(digits) <= 15:
+            return
+        value = run
+    elif plain:
         if len(digits) > (17 if digits.startswith("00") else 13):  # a card, an account number
             return
         value = run
@@ -176,7 +183,7 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
         return  # a UUID's first group: 06055322-c1b4-...
     if _SSN_SHAPE.fullmatch(value):
         return
-    if _check_national(value, digits) if plain else check(value):
+    if _international(digits) if international else _check_national(value, digits) if plain else check(value):
         out.append(("phone", value, start, end, 0.9))
 
 
