@@ -3,9 +3,9 @@
 Candidates come from two cheap scans, one for runs that start with a digit (or ``+``/``(``) and one
 for runs that start with two capitals; each candidate is then tried against every category whose
 shape it fits, anchored at its start, so one run can be both a French NIR and a card number. The
-per-country rules come from python-stdnum (IBAN structures, NIR, Steuer-ID, NIE, codice fiscale);
-the checks run on every candidate of a dense file (Luhn, mod 97) are done here, because stdnum's
-cost ten times as much. A value with a bad checksum is a decoy, not a finding.
+per-country rules come from python-stdnum (IBAN structures, codice fiscale), or give its verdicts
+(:mod:`.national_ids`); the checks run on every candidate of a dense file (Luhn, mod 97) are done
+here, because stdnum's cost ten times as much. A value with a bad checksum is a decoy, not a finding.
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ import re
 from collections.abc import Callable, Iterator
 
 from stdnum import iban as _iban
-from stdnum.de import idnr
-from stdnum.es import dni, nie
-from stdnum.fr import nir
 from stdnum.it import codicefiscale
-from stdnum.us import ssn
 
-from . import triggers
+from . import national_ids, triggers
 from .match import Hit
 
 Spans = list[tuple[int, int]]
@@ -131,11 +127,11 @@ def _rules(rules: list[tuple[str, str, Callable[[str], bool], float]]) -> list[R
 NUMERIC_RULES = _rules([
     ("credit_card",
      r"(?:\d{13,19}|\d{4}(?:([ -])\d{4}\1\d{4}\1(?:\d{4}\1\d{3}|\d{1,7})|[ -]\d{6}[ -]\d{4,5}))(?![\d-])", card, 0.99),
-    ("us_ssn", r"\d{3}-\d{2}-\d{4}(?![\d-])", ssn.is_valid, 0.85),
+    ("us_ssn", r"\d{3}-\d{2}-\d{4}(?![\d-])", national_ids.us_ssn, 0.85),
     ("fr_nir", r"[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\d)",
-     _compact(nir.is_valid), 0.99),
-    ("de_tax_id", r"\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)", _compact(idnr.is_valid), 0.95),
-    ("es_dni", r"\d{8}-?[A-Z](?![A-Za-z0-9])", dni.is_valid, 0.99),
+     _compact(national_ids.fr_nir), 0.99),
+    ("de_tax_id", r"\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)", _compact(national_ids.de_tax_id), 0.95),
+    ("es_dni", r"\d{8}-?[A-Z](?![A-Za-z0-9])", national_ids.es_dni, 0.99),
     # Not part of a longer dotted number (a version, an OID).
     ("ipv4", r"(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)", _ip, 0.8),
 ])
@@ -144,7 +140,7 @@ NUMERIC_RULES = _rules([
 UPPER_RULES = _rules([
     ("iban", r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])", iban, 0.99),
     ("uk_nino", r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])", _nino, 0.8),
-    ("es_dni", r"[XYZ]-?\d{7}-?[A-Z](?![A-Za-z0-9])", nie.is_valid, 0.99),
+    ("es_dni", r"[XYZ]-?\d{7}-?[A-Z](?![A-Za-z0-9])", national_ids.es_nie, 0.99),
     ("it_fiscal_code",
      r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])",
      codicefiscale.is_valid, 0.99),

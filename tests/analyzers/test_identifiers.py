@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import pytest
+from stdnum.de import idnr
+from stdnum.es import dni, nie
+from stdnum.fr import nir
+from stdnum.us import ssn
 
-from kloset.analyzers.gdpr import identifiers
+from kloset.analyzers.gdpr import identifiers, national_ids
 from kloset.analyzers.gdpr.identifiers import scan as _scan
 from kloset.analyzers.gdpr.match import Match
 
@@ -99,3 +104,19 @@ def test_an_ipv6_address_is_judged_as_ipaddress_judges_it(value: str) -> None:
 def test_the_luhn_check_is_the_sum_of_digits_with_every_second_doubled(digits: str) -> None:
     total = sum(sum(divmod(int(d) * (1 + i % 2), 10)) for i, d in enumerate(reversed(digits)))
     assert identifiers.luhn(digits) is (total % 10 == 0)
+
+
+@pytest.mark.parametrize(("check", "reference", "values"), [
+    (national_ids.us_ssn, ssn.is_valid, ["123-45-6789", "000-12-3456", "666-12-3456", "912-34-5678", "123-00-4567",
+                                          "123-45-0000", "078-05-1120", "219-09-9999", "１２３-45-6789"]),
+    (national_ids.fr_nir, nir.is_valid, ["295109912611193", "295109912611194", "2951099126111", "1850578006084",
+                                         "185052A12345678", "185052A12345633", "185052B12345660"]),
+    (national_ids.de_tax_id, idnr.is_valid, ["36574261809", "36574261808", "06574261809", "11111111111",
+                                             "12345678903", "11234567890", "11123456780"]),
+    (national_ids.es_dni, dni.is_valid, ["54362315K", "54362315-K", "54362315Z", "00000000T", "00000000-A"]),
+    (national_ids.es_nie, nie.is_valid, ["X2482300W", "X-2482300-W", "Y2482300W", "Z2482300A", "X2482300A"]),
+])
+def test_a_national_identifier_check_gives_stdnums_verdict(check: Callable[[str], bool],
+                                                           reference: Callable[[str], bool], values: list[str]) -> None:
+    for value in values:
+        assert check(value) is reference(value), value
