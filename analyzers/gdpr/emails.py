@@ -19,6 +19,8 @@ _DOMAIN = re.compile(r"@([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9
 #: The local parts recognised: those of the RFC's other characters (``=``, ``/``, ``'``...) that are
 #: allowed mostly precede an address in text (``user=jane@...``), so an address does not start with them.
 _LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
+#: The text up to the last character before an ``@`` that a local part of :data:`_LOCAL` cannot hold.
+_LAST_OTHER = re.compile(r"(?s:.*[^A-Za-z0-9._%+-])")
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
@@ -38,10 +40,15 @@ def scan(text: str, ats: list[tuple[int, int]], out: list[Hit]) -> None:
         m = _DOMAIN.match(text, at)
         if m is None:
             continue
-        local_m = _LOCAL.search(text, max(0, at - 64), at)
-        if local_m is None:
-            continue
-        local = local_m.group().lstrip(".")
+        low = max(0, at - 64)
+        if text[at - 1:at] == "\n":  # _LOCAL's "$" matches before a line end that closes the search: left to it
+            local_m = _LOCAL.search(text, low, at)
+            if local_m is None:
+                continue
+            local = local_m.group().lstrip(".")
+        else:  # the local part starts after the last character it cannot hold: one match, not one a start
+            other = _LAST_OTHER.match(text, low, at)
+            local = text[other.end() if other is not None else low:at].lstrip(".")
         if not local:
             continue
         address = local + text[at:m.end()]
