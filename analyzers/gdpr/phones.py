@@ -148,7 +148,7 @@ def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
     runs on into letters or digits (a hexadecimal identifier), or the 3-2-4 shape of a US SSN."""
     if run.isdigit() and (run[0] != "0" or len(run) > 17):  # then the number is the run itself, and check() fails
         return
-    if ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a valid number
+    if run[4:5] == "-" and ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a number
         return
     if ("." in run or "/" in run) and (_DOTTED_QUAD.fullmatch(run) or _DATE.fullmatch(run)):
         return  # an IPv4 address or a date, read whole: a log holds one a line, and check() refuses both
