@@ -30,9 +30,19 @@ ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 _DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d[./][01]?\d[./](?:19|20)\d\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
-#: A region's check: the lengths of its numbers (none if any), one pattern that is its general pattern and one
-#: of its number types' (each with its own lengths), and its trunk prefix ('' if none).
+#: A region's check: the lengths of its numbers (none if any), its general pattern, and its trunk prefix ('' if none).
 Region = tuple[frozenset[int], re.Pattern[str], str]
+
+
+@functools.cache
+def _region(region: str) -> Region | None:
+    """A region's :data:`Region`; its number types are :func:`_types`."""
+    md = (PhoneMetadata.metadata_for_region(region) if region != "001" else None)
+    if md is None or md.general_desc is None or md.general_desc.national_number_pattern is None:
+        return None
+    prefix = md.national_prefix_for_parsing or md.national_prefix or ""
+    return (frozenset(md.general_desc.possible_length or ()), re.compile(md.general_desc.national_number_pattern),
+            prefix if prefix.isdigit() else "")
 
 
 def _of_length(lengths: frozenset[int]) -> str:
@@ -41,25 +51,22 @@ def _of_length(lengths: frozenset[int]) -> str:
 
 
 @functools.cache
-def _region(region: str) -> Region | None:
-    """A region's :data:`Region`: the general pattern and every number type in one match, as a dense file
-    checks a number a line and each pattern tried on its own costs a call."""
-    md = (PhoneMetadata.metadata_for_region(region) if region != "001" else None)
-    if md is None or md.general_desc is None or md.general_desc.national_number_pattern is None:
-        return None
-    lengths = frozenset(md.general_desc.possible_length or ())
+def _types(region: str, lengths: frozenset[int]) -> re.Pattern[str]:
+    """One pattern for all of a region's number types, each with its lengths (``lengths``, the region's, when it
+    has none of its own): a dense file checks a number a line, and a pattern a type costs a call each. Compiled
+    only for a region some number's general pattern fits: a +1 number not of the US is tried in 24 regions."""
+    md = PhoneMetadata.metadata_for_region(region)
     types = [_of_length(frozenset(desc.possible_length or ()) or lengths) + f"(?:{desc.national_number_pattern})"
-             for desc in (getattr(md, name) for name in _TYPES)
+             for desc in (getattr(md, name, None) for name in _TYPES)
              if desc is not None and desc.national_number_pattern is not None]
-    pattern = re.compile(f"(?=(?:{md.general_desc.national_number_pattern})\\Z)(?:{'|'.join(types) or '(?!)'})")
-    prefix = md.national_prefix_for_parsing or md.national_prefix or ""
-    return lengths, pattern, prefix if prefix.isdigit() else ""
+    return re.compile("|".join(types) or "(?!)")
 
 
 def valid_in(nsn: str, region: str) -> bool:
     """Whether ``nsn``, a national significant number, is a valid number of ``region``."""
     info = _region(region)
-    return info is not None and (not info[0] or len(nsn) in info[0]) and info[1].fullmatch(nsn) is not None
+    return (info is not None and (not info[0] or len(nsn) in info[0]) and info[1].fullmatch(nsn) is not None
+            and _types(region, info[0]).fullmatch(nsn) is not None)
 
 
 def _international(digits: str) -> bool:
