@@ -192,9 +192,6 @@ def _cells(text: str, header: list[str], row: list[str], start: int, end: int, d
 
 def extract_json(text: str, *, lines: bool = False) -> Extracted:
     """A JSON document's (or each JSON line's) values, one to a line, each under its key."""
-    out = Extracted("")
-    parts: list[str] = []
-    size = [0]
     documents: list[Any] = []
     if lines:
         for line in text.splitlines():
@@ -207,23 +204,30 @@ def extract_json(text: str, *, lines: bool = False) -> Extracted:
             documents.append(json.loads(text))
         except ValueError:
             return Extracted(text)
+    leaves: list[str] = []
+    names: list[str] = []
     for document in documents:
-        _walk(document, "", parts, size, out.fields)
-    out.text = "".join(parts)
-    return out
+        _walk(document, "", leaves, names)
+    # The text is the leaves a line each; a leaf's offset is the lengths of those before it and their line ends.
+    roles = {name: keys.role(name) is not None for name in set(names)}
+    before = list(itertools.accumulate(map(len, leaves), initial=0))
+    fields = [(names[i], before[i] + i, before[i + 1] + i)
+              for i in itertools.compress(range(len(names)), map(roles.__getitem__, names))]
+    return Extracted("\n".join(leaves) + "\n" if leaves else "", fields)
 
 
-def _walk(value: Any, key: str, parts: list[str], size: list[int], fields: list[Field]) -> None:
+def _walk(value: Any, key: str, leaves: list[str], names: list[str]) -> None:
+    """The values under ``value`` in document order (``leaves``), each with the key that holds it (``names``)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _walk(v, str(k), parts, size, fields)
+            if type(v) is str:  # most values: taken here, rather than in a call each
+                leaves.append(v)
+                names.append(k)
+            else:
+                _walk(v, str(k), leaves, names)
     elif isinstance(value, list):
         for v in value:
-            _walk(v, key, parts, size, fields)
+            _walk(v, key, leaves, names)
     elif value is not None and not isinstance(value, bool):
-        s = str(value)
-        if key and keys.role(key):
-            fields.append((key, size[0], size[0] + len(s)))
-        parts.append(s)
-        parts.append("\n")
-        size[0] += len(s) + 1
+        leaves.append(str(value))
+        names.append(key)
