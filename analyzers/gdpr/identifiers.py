@@ -171,9 +171,10 @@ def try_numeric(text: str, start: int, run: str, out: list[Hit]) -> None:
         _try_rule(_SSN, text, start, out)
     if run[0] in "12" and (digits >= 15 or text[start + len(run):start + len(run) + 1] in ("A", "B")):
         _try_rule(_NIR, text, start, out)
-    if digits >= 11 and run[3:5].isdigit() and run[:2].isdigit():  # 12 345..., 12345...: not a dotted number
+    # 12 345..., 12345...: not a dotted number; and eleven digits exactly when written without spaces (not a card)
+    if digits >= 11 and run[3:5].isdigit() and run[:2].isdigit() and (digits == 11 or not run.isdigit()):
         _try_rule(_TAX_ID, text, start, out)
-    if len(run) == 8:
+    if len(run) == 8 and (text[start + 8:start + 9] == "-" or "A" <= text[start + 8:start + 9] <= "Z"):
         _try_rule(_DNI, text, start, out)
     if digits <= 12 and run.count(".") == 3:
         _try_rule(_IPV4, text, start, out)
