@@ -3,7 +3,7 @@
 Candidates come from two cheap scans, one for runs that start with a digit (or ``+``/``(``) and one
 for runs that start with two capitals; each candidate is then tried against every category whose
 shape it fits, anchored at its start, so one run can be both a French NIR and a card number. The
-per-country rules come from python-stdnum (IBAN structures, codice fiscale), or give its verdicts
+per-country rules come from python-stdnum (IBAN structures), or give its verdicts
 (:mod:`.national_ids`); the checks run on every candidate of a dense file (Luhn, mod 97) are done
 here, because stdnum's cost ten times as much. A value with a bad checksum is a decoy, not a finding.
 """
@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterator
 
 from stdnum import iban as _iban
-from stdnum.it import codicefiscale
 
 from . import national_ids, triggers
 from .match import Hit
@@ -143,7 +142,7 @@ UPPER_RULES = _rules([
     ("es_dni", r"[XYZ]-?\d{7}-?[A-Z](?![A-Za-z0-9])", national_ids.es_nie, 0.99),
     ("it_fiscal_code",
      r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])",
-     codicefiscale.is_valid, 0.99),
+     national_ids.it_fiscal_code, 0.99),
 ])
 
 _IPV6_RUN = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{2,}")

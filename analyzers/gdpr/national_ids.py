@@ -7,14 +7,20 @@ form is checked here directly; any other (digits of another script, which ``\\d`
 
 from __future__ import annotations
 
+import datetime
+
 from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
+from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
 #: SSNs that are invalid though well formed: published in advertising, or used as examples.
 _SSN_BLACKLIST = frozenset({"078-05-1120", "457-55-5462", "219-09-9999"})
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+#: A codice fiscale's date digits, which letters replace when two codes would clash, and its month letters.
+_FISCAL_DIGITS = {**{c: n for n, c in enumerate("0123456789")}, **{c: n for n, c in enumerate("LMNPQRSTUV")}}
+_FISCAL_MONTHS = {c: n + 1 for n, c in enumerate("ABCDEHLMPRST")}
 
 
 def us_ssn(value: str) -> bool:
@@ -64,3 +70,18 @@ def es_nie(value: str) -> bool:
         return nie.is_valid(value)
     number = value.replace("-", "")
     return _DNI_LETTERS[int(str("XYZ".index(number[0])) + number[1:8]) % 23] == number[8]
+
+
+def it_fiscal_code(value: str) -> bool:
+    """A codice fiscale of the 16-character shape: its check letter, and a birth date (year from 1920 on, day
+    plus 40 for women) that exists."""
+    if codicefiscale.calc_check_digit(value[:-1]) != value[-1]:
+        return False
+    digits = _FISCAL_DIGITS
+    year = 1900 + digits[value[6]] * 10 + digits[value[7]]
+    try:
+        datetime.date(year if year >= 1920 else year + 100, _FISCAL_MONTHS[value[8]],
+                      (digits[value[9]] * 10 + digits[value[10]]) % 40)
+    except ValueError:
+        return False
+    return True

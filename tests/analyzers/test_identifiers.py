@@ -9,6 +9,7 @@ import pytest
 from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
+from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
 from kloset.analyzers.gdpr import identifiers, national_ids
@@ -115,6 +116,8 @@ def test_the_luhn_check_is_the_sum_of_digits_with_every_second_doubled(digits: s
                                              "12345678903", "11234567890", "11123456780"]),
     (national_ids.es_dni, dni.is_valid, ["54362315K", "54362315-K", "54362315Z", "00000000T", "00000000-A"]),
     (national_ids.es_nie, nie.is_valid, ["X2482300W", "X-2482300-W", "Y2482300W", "Z2482300A", "X2482300A"]),
+    (national_ids.it_fiscal_code, codicefiscale.is_valid, ["RCCMNL83S18D969H", "RCCMNL83S18D969A", "RCCMNL83S58D969L",
+                                                           "RCCMNL83S70D969V", "MRTMTTVMDLMF205T", "RCCMNL83B30D969F"]),
 ])
 def test_a_national_identifier_check_gives_stdnums_verdict(check: Callable[[str], bool],
                                                            reference: Callable[[str], bool], values: list[str]) -> None:
