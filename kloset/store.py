@@ -147,7 +147,7 @@ class Store:
 
     def analyses(self) -> list[dict[str, Any]]:
         """Every analysis of a snapshot the store has: its ID, snapshot ID, analyzer keys and time."""
-        from .snapshot.analysis import analyses
+        from .snapshot.results import analyses
 
         self._repo.refresh()
         return [{"analysis_id": h.id.hex(), "snapshot_id": h.snapshot.hex(), "analyzers": list(h.analyzers),

@@ -2,7 +2,7 @@
 
 For every regular file of a snapshot whose content type an analyzer wants, the result for (analyzer
 key, object ID) is taken, in this order, from: the tables of an earlier analysis of this snapshot or of
-its parent (no read at all), results met while the backup read the content (:class:`Tap`), the
+its parent (no read at all), results met while the backup read the content (:class:`.tap.Tap`), the
 result blobs the store holds (one small read each), and only then from the content, read and analyzed
 by worker processes on every core. New results are stored, and an ANALYSIS linking all of them to the
 snapshot is committed in one transaction (see docs/format.md, "Analyses").
@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..analyzer import Analysis, Analyzer
@@ -24,18 +22,25 @@ from ..objects import BlobType
 from ..registry import analyzer_class, schemes
 from .analysts import Analysts
 from .header import Header
-from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns, schemas
+from .index import PieceWriter
 from .reader import SnapshotReader
-from .results import AnalysisHeader, decode_result, encode_result, result_id
+from .results import (
+    TABLES,
+    AnalysisHeader,
+    Rows,
+    analyses,
+    decode_result,
+    encode_result,
+    latest,
+    result_id,
+    result_rows,
+    table_rows,
+)
 
 if TYPE_CHECKING:
     from ..repository.repo import Repository
     from ..repository.transaction import Transaction
     from .snapshot import ProgressFn
-
-TABLES = ("findings", "emails")
-Rows = dict[str, list[tuple[Any, ...]]]  # table -> rows of one (analyzer, object)
-
 
 def installed() -> list[str]:
     """The names of every installed analyzer."""
@@ -53,134 +58,6 @@ class AnalysisReport:
     reused: int = 0  # of which every wanted result was known already
     bytes_read: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, error): no result stored
-
-
-class Tap:
-    """Analyzers fed the content a backup reads, so that it is read once for backup and analysis."""
-
-    def __init__(self, names: list[str], options: dict[str, dict[str, str]] | None = None) -> None:
-        self.names = list(names)
-        self.options = dict(options or {})
-        self.classes = [analyzer_class(n) for n in names]
-
-    def start(self, txn: Transaction, content_type: str, path: str, object_id: bytes | None) -> list[Analyzer]:
-        """Fresh analyzers for one file's content: those that want its type. With the content's object ID
-        known before it is fed, those with a result for it are left out, and the rest claim theirs."""
-        out = []
-        for c in self.classes:
-            try:
-                if not c.wants(content_type, path):
-                    continue
-                key = c.key(self.options.get(c.name))
-                if object_id is not None and not txn.reserve(result_id(txn.repo.keyring.mac_key, key, object_id)):
-                    continue
-                out.append(c(self.options.get(c.name), content_type=content_type, path=path))
-            except Exception:  # an analyzer's bug never fails a backup: the analysis after it reports it
-                continue
-        return out
-
-    @staticmethod
-    def feed(analyzers: list[Analyzer], offset: int, piece: bytes | memoryview) -> None:
-        """The next piece of the content, at ``offset``, to each analyzer (up to its ``max_bytes``)."""
-        for a in list(analyzers):
-            limit = a.max_bytes
-            try:
-                if limit is None or offset < limit:
-                    a.feed(bytes(piece if limit is None else piece[: limit - offset]))
-            except Exception:  # the analysis that follows the backup runs it again, and reports it
-                analyzers.remove(a)
-
-    @staticmethod
-    def finish(txn: Transaction, object_id: bytes, analyzers: list[Analyzer],
-               claimed: bool = False) -> list[tuple[bytes, bytes]]:
-        """Store the result of each analyzer the store has none from (``claimed``: known to have none);
-        (result ID, plaintext) of each."""
-        out = []
-        for a in analyzers:
-            rid = result_id(txn.repo.keyring.mac_key, a.key(a.options), object_id)
-            if not claimed and rid in txn.repo.index.blobs:
-                continue  # content met before: its result is known
-            try:
-                plain = encode_result(a.key(a.options), object_id, a.finish())
-            except Exception:  # as in start()
-                continue
-            if claimed or txn.reserve(rid):
-                txn.add(BlobType.RESULT, rid, plain)
-                out.append((rid, plain))
-        return out
-
-
-def analyses(repo: Repository, snapshot_id: bytes | None = None) -> list[AnalysisHeader]:
-    """Every readable analysis (of one snapshot, if given), oldest first."""
-    out = []
-    for aid in repo.index.analysis_ids():
-        h = repo.decoded.get(aid)
-        if h is None:
-            try:
-                h = repo.decoded[aid] = AnalysisHeader.decode(repo.get_blob(BlobType.ANALYSIS, aid), aid)
-            except IntegrityError:
-                continue  # a damaged analysis is check's to report; the snapshot can be analyzed again
-        if snapshot_id is None or h.snapshot == snapshot_id:
-            out.append(h)
-    return sorted(out, key=lambda h: h.time_ns)
-
-
-def latest(headers: Iterable[AnalysisHeader]) -> dict[str, AnalysisHeader]:
-    """Analyzer key -> the newest analysis that ran it."""
-    by_key: dict[str, AnalysisHeader] = {}
-    for h in sorted(headers, key=lambda h: h.time_ns):
-        for k in h.analyzers:
-            by_key[k] = h
-    return by_key
-
-
-def table_rows(repo: Repository, h: AnalysisHeader, table: str, analyzer: str | None = None,
-               objects: set[bytes] | None = None) -> list[tuple[Any, ...]]:
-    """An analysis's rows of one table, in schema order (of one analyzer, of some objects, if given)."""
-    rows: list[tuple[Any, ...]] = []
-    for p in h.tables.get(table, []):
-        cols = pylist_columns(decode_piece(repo.get_blob(BLOB_TYPES[table], p.id)))
-        for row in zip(*cols.values(), strict=True):
-            if (objects is None or row[0] in objects) and (analyzer is None or row[1] == analyzer):
-                rows.append(row)
-    return rows
-
-
-def linked_rows(repo: Repository, snapshot_id: bytes, table: str) -> list[tuple[Any, ...]]:
-    """A snapshot's rows of one analysis table: each analyzer's from the newest analysis that ran it."""
-    newest: dict[str, AnalysisHeader] = {}
-    for key, h in latest(analyses(repo, snapshot_id)).items():
-        name = key.rpartition("@")[0]
-        if name not in newest or newest[name].time_ns < h.time_ns:
-            newest[name] = h
-    return [row for name, h in sorted(newest.items()) for row in table_rows(repo, h, table, name)]
-
-
-def result_rows(cls: type[Analyzer], object_id: bytes, analysis: Analysis) -> Rows:
-    """The table rows one result stands for."""
-    rows: Rows = {"findings": [(object_id, cls.name, f.category, f.sample, f.offset, f.confidence, f.count)
-                               for f in analysis.findings] or [(object_id, cls.name, None, None, None, None, None)]}
-    if cls.table in TABLES and cls.table != "findings" and analysis.record is not None:
-        fields = list(schemas()[cls.table])[3:]  # after object_id, analyzer and seq
-        rows[cls.table] = [(object_id, cls.name, seq, *(_value(f.type, r.get(f.name)) for f in fields))
-                           for seq, r in enumerate(cls.rows(analysis.record))]
-    return rows
-
-
-def _value(kind: Any, v: Any) -> Any:
-    """A record's value in the form table rows hold: timestamps as integer nanoseconds."""
-    import pyarrow as pa
-
-    if not pa.types.is_timestamp(kind) or v is None or isinstance(v, int):
-        return v
-    if isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-    if isinstance(v, datetime) and v.tzinfo is not None:
-        return int(v.timestamp() * 1_000_000) * 1000
-    return None
 
 
 class _Run:

@@ -28,13 +28,14 @@ from ..importer import Importer
 from ..objects import BlobType, EntryType, FileInfo, Record
 from ..repository.repo import Repository
 from ..repository.transaction import Transaction
-from .analysis import Tap, analyze
+from .analysis import analyze
 from .content import Content, ContentReader
 from .header import Header, Piece
 from .index import BLOB_TYPES, PieceWriter, decode_piece, pylist_columns, schemas
 from .order import path_key
 from .rowcache import RowCache
 from .rows import row_key, split_path
+from .tap import Tap
 from .workers import Item, ProcessReaders, picklable, read_batch
 
 ProgressFn = Callable[[int, int], None]

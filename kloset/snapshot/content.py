@@ -19,7 +19,7 @@ from ..repository.transaction import Transaction
 if TYPE_CHECKING:
     import numpy as np
 
-    from .analysis import Tap
+    from .tap import Tap
 
 # Entropy is estimated from up to this many bytes at the start of each chunk: enough for a stable
 # figure, and it keeps the histogram off the data path's critical cost.

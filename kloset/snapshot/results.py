@@ -12,25 +12,34 @@ what a check verifies the ID against (the seal binds the rest):
 
 An analysis links results to one snapshot: a msgpack header of type ANALYSIS naming the snapshot and
 its analyzers' keys, with the snapshot's findings and emails as tables (object ID order, content-defined
-pieces like every table, so an unchanged snapshot's tables are the same blobs as its parent's).
+pieces like every table, so an unchanged snapshot's tables are the same blobs as its parent's). The
+functions at the end read them back: a snapshot's rows are each analyzer's from its newest analysis.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from ..analyzer import Analysis, Finding
+from ..analyzer import Analysis, Analyzer, Finding
 from ..errors import IntegrityError
 from ..hashing import blob_mac
 from ..objects import ID_SIZE, BlobType
 from .header import Piece
+from .index import BLOB_TYPES, decode_piece, pylist_columns, schemas
+
+if TYPE_CHECKING:
+    from ..repository.repo import Repository
 
 ANALYSIS_VERSION = 1
+TABLES = ("findings", "emails")
+Rows = dict[str, list[tuple[Any, ...]]]  # table -> rows of one (analyzer, object)
 
 
 def result_prefix(key: str, object_id: bytes) -> bytes:
@@ -95,3 +104,76 @@ class AnalysisHeader:
                        bytes(d["nonce"]), blob_id)
         except (KeyError, TypeError, ValueError, msgpack.UnpackException) as e:
             raise IntegrityError(f"analysis {blob_id.hex()[:8]} is malformed: {e}") from e
+
+
+def analyses(repo: Repository, snapshot_id: bytes | None = None) -> list[AnalysisHeader]:
+    """Every readable analysis (of one snapshot, if given), oldest first."""
+    out = []
+    for aid in repo.index.analysis_ids():
+        h = repo.decoded.get(aid)
+        if h is None:
+            try:
+                h = repo.decoded[aid] = AnalysisHeader.decode(repo.get_blob(BlobType.ANALYSIS, aid), aid)
+            except IntegrityError:
+                continue  # a damaged analysis is check's to report; the snapshot can be analyzed again
+        if snapshot_id is None or h.snapshot == snapshot_id:
+            out.append(h)
+    return sorted(out, key=lambda h: h.time_ns)
+
+
+def latest(headers: Iterable[AnalysisHeader]) -> dict[str, AnalysisHeader]:
+    """Analyzer key -> the newest analysis that ran it."""
+    by_key: dict[str, AnalysisHeader] = {}
+    for h in sorted(headers, key=lambda h: h.time_ns):
+        for k in h.analyzers:
+            by_key[k] = h
+    return by_key
+
+
+def table_rows(repo: Repository, h: AnalysisHeader, table: str, analyzer: str | None = None,
+               objects: set[bytes] | None = None) -> list[tuple[Any, ...]]:
+    """An analysis's rows of one table, in schema order (of one analyzer, of some objects, if given)."""
+    rows: list[tuple[Any, ...]] = []
+    for p in h.tables.get(table, []):
+        cols = pylist_columns(decode_piece(repo.get_blob(BLOB_TYPES[table], p.id)))
+        for row in zip(*cols.values(), strict=True):
+            if (objects is None or row[0] in objects) and (analyzer is None or row[1] == analyzer):
+                rows.append(row)
+    return rows
+
+
+def linked_rows(repo: Repository, snapshot_id: bytes, table: str) -> list[tuple[Any, ...]]:
+    """A snapshot's rows of one analysis table: each analyzer's from the newest analysis that ran it."""
+    newest: dict[str, AnalysisHeader] = {}
+    for key, h in latest(analyses(repo, snapshot_id)).items():
+        name = key.rpartition("@")[0]
+        if name not in newest or newest[name].time_ns < h.time_ns:
+            newest[name] = h
+    return [row for name, h in sorted(newest.items()) for row in table_rows(repo, h, table, name)]
+
+
+def result_rows(cls: type[Analyzer], object_id: bytes, analysis: Analysis) -> Rows:
+    """The table rows one result stands for."""
+    rows: Rows = {"findings": [(object_id, cls.name, f.category, f.sample, f.offset, f.confidence, f.count)
+                               for f in analysis.findings] or [(object_id, cls.name, None, None, None, None, None)]}
+    if cls.table in TABLES and cls.table != "findings" and analysis.record is not None:
+        fields = list(schemas()[cls.table])[3:]  # after object_id, analyzer and seq
+        rows[cls.table] = [(object_id, cls.name, seq, *(_value(f.type, r.get(f.name)) for f in fields))
+                           for seq, r in enumerate(cls.rows(analysis.record))]
+    return rows
+
+
+def _value(kind: Any, v: Any) -> Any:
+    """A record's value in the form table rows hold: timestamps as integer nanoseconds."""
+    import pyarrow as pa
+
+    if not pa.types.is_timestamp(kind) or v is None or isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return int(v.timestamp() * 1_000_000) * 1000
+    return None

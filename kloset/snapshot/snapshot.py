@@ -154,7 +154,7 @@ class Snapshot:
 
     def analyses(self) -> list[dict[str, Any]]:
         """The analyses of this snapshot, oldest first: ID, analyzer keys and time of each."""
-        from .analysis import analyses
+        from .results import analyses
 
         return [{"analysis_id": h.id.hex(), "analyzers": list(h.analyzers), "time_ns": h.time_ns}
                 for h in analyses(self._repo, self.header.id)]
@@ -164,8 +164,8 @@ class Snapshot:
         (object, analyzer, ...), as stored: see docs/format.md. Each analyzer's newest analysis counts."""
         import pyarrow as pa
 
-        from .analysis import linked_rows
         from .index import schemas
+        from .results import linked_rows
 
         schema = schemas()[name]
         rows = linked_rows(self._repo, self.header.id, name)
@@ -175,8 +175,8 @@ class Snapshot:
     def _by_path(self, name: str) -> dict[str, list[Any]]:
         """An analysis table joined to the files holding each object, as columns: one row per (path,
         table row), in path order."""
-        from .analysis import linked_rows
         from .index import schemas
+        from .results import linked_rows
 
         # Python rows, not an Arrow table: building one loads pandas, which the command line never needs.
         rows = [r for r in linked_rows(self._repo, self.header.id, name) if name != "findings" or r[2] is not None]

@@ -77,7 +77,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     txn = Transaction(repo)
     tap = None
     if setup.analyzers:
-        from .analysis import Tap
+        from .tap import Tap
 
         tap = Tap(setup.analyzers, setup.analyzer_options)
     reader = ContentReader(txn, config.chunking, tap)
