@@ -244,6 +244,7 @@ def _write_tables(txn: Transaction, rows: dict[bytes, Rows]) -> dict[str, list[A
     return {t: w.pieces for t, w in writers.items() if w.pieces}
 
 
-def _order(row: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple("" if v is None else str(v) for v in row[1:4])
+def _order(row: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    # Numbers as numbers (an mbox's 11th message after its 2nd), text as text, null first.
+    return tuple((0, v) if isinstance(v, int) else (1, "" if v is None else str(v)) for v in row[1:4])
 

@@ -309,3 +309,15 @@ def test_a_backups_workers_analyze_with_the_options_given(plugin: Path, src: Pat
     plugin.write_text("")
     report = snap.analyze(["secrets"], options=options, processes=0)
     assert (report.analyzed, fed(plugin)) == (0, [])
+
+
+def test_the_messages_of_an_mbox_keep_their_order(tmp_path: Path) -> None:
+    d = tmp_path / "mail"
+    d.mkdir()
+    (d / "inbox.mbox").write_text("".join(
+        f"From sender{i}@example.com Mon Jan  1 10:00:00 2024\nFrom: sender{i}@example.com\nTo: me@example.org\n"
+        f"Subject: message {i}\nMessage-ID: <m{i}@example.com>\n\nbody {i}\n\n" for i in range(12)))
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    e = store.backup(str(d), analyze=["email"]).emails()
+    assert list(e["seq"]) == list(range(12))
+    assert list(e["subject"]) == [f"message {i}" for i in range(12)]
