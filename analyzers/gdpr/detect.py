@@ -26,13 +26,13 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     emails.scan(text, found["email"], out)
     for hit in list(out):
         people.display_name(text, hit[2], out)
-    iso_date = phones.ISO_DATE.match
+    separators = _SEPARATORS
+    try_numeric, try_run = identifiers.try_numeric, phones.try_run
     for start, run in identifiers.runs(text, found["numeric"]):
-        if run[4:5] == "-" and iso_date(run):
-            continue  # a date, perhaps with its hour: a run of a log's lines, no identifier's shape, no number
+        digits = run.translate(separators)
         if run[0] not in "+(":
-            identifiers.try_numeric(text, start, run, out)
-        phones.try_run(text, start, run, out)
+            try_numeric(text, start, run, len(digits), out)
+        try_run(text, start, run, digits, out)
     identifiers.scan_upper(text, found["upper"], out)
     identifiers.scan_ipv6(text, found["ipv6"], out)
     context.scan_birth_dates(text, found["birth"], out)
@@ -47,5 +47,7 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     return out
 
 
+#: What a run of digits holds besides its digits; a ``+`` only ever leads it.
+_SEPARATORS = str.maketrans("", "", " ()./-+")
 _FIELDS = {"name": people.name_field, "address": people.address_field, "birth": context.birth_date_field,
            "phone": phones.field}

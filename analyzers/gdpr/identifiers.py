@@ -25,6 +25,7 @@ Spans = list[tuple[int, int]]
 #: Where a candidate may start; a run is cut at anything that cannot be part of a number.
 NUMERIC_RUN = re.compile(r"[+(]?\d[\d ()./-]{5,}\d")
 UPPER_RUN = re.compile(r"[A-Z][A-Z0-9][A-Z0-9 -]{6,}")
+ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 
 _DOUBLED = str.maketrans("0123456789", "0246813579")  # a digit doubled, its digits summed
 
@@ -160,10 +161,10 @@ def _try_rule(rule: Rule, text: str, start: int, out: list[Hit]) -> None:
         out.append((category, m.group(), start, m.end(), confidence))
 
 
-def try_numeric(text: str, start: int, run: str, out: list[Hit]) -> None:
+def try_numeric(text: str, start: int, run: str, digits: int, out: list[Hit]) -> None:
     """Cards, SSNs, NIRs, Steuer-IDs, DNIs and IPv4 addresses at ``start``, where :data:`NUMERIC_RUN` found
-    ``run``. Each shape is tried only on runs with its digits and separators: a dense text holds a run a line."""
-    digits = len(run.translate(_RUN_SEPARATORS))
+    ``run`` of ``digits`` digits. Each shape is tried only on runs with its digits and separators: a dense text
+    holds a run a line."""
     if digits >= 13 and run[:4].isdigit():
         _try_rule(_CARD, text, start, out)
     if run[3:4] == "-" and digits >= 9:
@@ -184,15 +185,17 @@ def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:
     appended to ``out``."""
     for start, run in runs(text, starts):
         if run[0] not in "+(":
-            try_numeric(text, start, run, out)
+            try_numeric(text, start, run, len(run.translate(_RUN_SEPARATORS)), out)
 
 
 def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
     """The runs of digits and separators (:data:`NUMERIC_RUN`) that start at ``starts`` (the triggers of
     :mod:`.triggers`, each ending six characters past a run's first digit) and not inside a word, a dotted
-    number or a run already read."""
+    number or a run already read. Not those that start with an ISO date (perhaps with its hour): a log holds one
+    a line, and a date has no identifier's shape and is no telephone number."""
     taken = -1
     match = NUMERIC_RUN.match
+    iso_date = ISO_DATE.match
     for _, end in starts:
         start = end - 6  # the run's first digit, or the sign or bracket in front of it
         if start and text[start - 1] in "+(":
@@ -205,7 +208,10 @@ def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
         taken = m.end()
         if start and (text[start - 1].isalnum() or text[start - 1] in ".-"):
             continue
-        yield start, m.group()
+        run = m.group()
+        if run[4:5] == "-" and iso_date(run):
+            continue
+        yield start, run
 
 
 def scan_upper(text: str, starts: Spans, out: list[Hit]) -> None:

@@ -25,7 +25,6 @@ _TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "v
           "voicemail")
 _NOT_DIGIT = re.compile(r"\D")
 _SHAPE = re.compile(r"(?:\+|00)?\(?\d{1,5}\)?(?:(?:[ ./-]|[ ]?\(0\)[ ]?)?\(?\d{1,5}\)?){1,7}")
-ISO_DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
 #: Dates, which have a number's digits and separators: 2024-05-12, 12/05/2024, 12.05.2024.
 _DATE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d|[0-3]?\d[./][01]?\d[./](?:19|20)\d\d")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -142,24 +141,21 @@ def _check_national(candidate: str, digits: str) -> bool:
 
 
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
-_RUN_SEPARATORS = str.maketrans("", "", " ()./-+")
 #: A run that :data:`_SHAPE` reads whole (groups of digits, one separator between, eight groups at most):
 #: the number as written is then the run itself, and its digits are known already.
 _PLAIN = re.compile(r"\d{1,5}(?:[ ./-]?\d{1,5}){0,7}")
 
 
-def try_run(text: str, start: int, run: str, out: list[Hit]) -> None:
-    """A number at ``start``, where a run of digits and separators (``run``) starts, appended to ``out`` if valid.
+def try_run(text: str, start: int, run: str, digits: str, out: list[Hit]) -> None:
+    """A number at ``start``, where a run of digits and separators (``run``, of digits ``digits``) starts, appended
+    to ``out`` if valid; the run does not start with an ISO date (:func:`.identifiers.runs` skips those).
 
     Not one: a run of fewer than seven digits, the fraction of a time (``12:04:06.412366``), a value that
     runs on into letters or digits (a hexadecimal identifier), or the 3-2-4 shape of a US SSN."""
-    if run.isdigit() and (run[0] != "0" or len(run) > 17):  # then the number is the run itself, and check() fails
-        return
-    if run[4:5] == "-" and ISO_DATE.match(run):  # a date, perhaps with its hour (2024-05-12 10:11): never a number
+    if len(digits) == len(run) and (run[0] != "0" or len(run) > 17):  # the number is the run, and check() fails
         return
     if ("." in run or "/" in run) and (_DOTTED_QUAD.fullmatch(run) or _DATE.fullmatch(run)):
         return  # an IPv4 address or a date, read whole: a log holds one a line, and check() refuses both
-    digits = run.translate(_RUN_SEPARATORS)
     if len(digits) < 7 or (start > 1 and text[start - 1] == ":" and text[start - 2].isdigit()):
         return
     # A run that is a sign and plain digit groups is read whole by :data:`_SHAPE` too, and then check()
