@@ -190,14 +190,14 @@ def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:
 
 def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:
     """The runs of digits and separators (:data:`NUMERIC_RUN`) that start at ``starts`` (the triggers of
-    :mod:`.triggers`, each ending six characters past a run's first digit) and not inside a word, a dotted
+    :mod:`.triggers`, each ending seven characters past a run's first digit) and not inside a word, a dotted
     number or a run already read. Not those that start with an ISO date (perhaps with its hour): a log holds one
     a line, and a date has no identifier's shape and is no telephone number."""
     taken = -1
     match = NUMERIC_RUN.match
     iso_date = ISO_DATE.match
     for _, end in starts:
-        start = end - 6  # the run's first digit, or the sign or bracket in front of it
+        start = end - 7  # the run's first digit, or the sign or bracket in front of it
         if start and text[start - 1] in "+(":
             start -= 1
         if start < taken:

@@ -62,11 +62,16 @@ STREET_STARTS = ("Calle", "C/", "Avenida", "Avda.", "Paseo", "Plaza", "Pza.", "R
 STREET_ENDS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring", "damm", "straat", "laan", "plein",
                "gracht", "kade", "singel", "dijk")
 
+#: The seventh character of a run of digits, in the bytes searched.
+_RUN_END = r"[0-9 ()./\-?]"
+
 #: name: (pattern, caseless). The patterns use only what both Hyperscan and ``re`` read alike.
 PATTERNS: dict[str, tuple[str, bool]] = {
     # Only the first digit after anything a run cannot hold (a letter, a ``+``, a colon): one trigger a run, not
-    # one after each of its separators. The run's first digit is the sixth character from the trigger's end.
-    "numeric": (r"(?:^|[^0-9 ()./\-])[ ()./\-]*[+(]?[0-9][0-9 ()./\-]{5}", False),
+    # one after each of its separators. The run's first digit is the seventh character from the trigger's end,
+    # whose last character is the one a run of seven needs at least: a separator, a digit, or a "?" (any
+    # character past U+00FF, a digit of another script among them). Most numbers shorter end a log's fields.
+    "numeric": (r"(?:^|[^0-9 ()./\-])[ ()./\-]*[+(]?[0-9][0-9 ()./\-]{5}" + _RUN_END, False),
     "upper": (r"(?:^|[^0-9A-Za-z])[A-Z][A-Z0-9][A-Z0-9 \-]{6}", False),
     "ipv6": (r"(?:^|[^0-9A-Za-z:])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{2}", False),
     "email": (r"@[A-Za-z0-9]", False),
@@ -117,6 +122,11 @@ def _hyperscan_database() -> Any:
 
 
 _COMPILED = [re.compile(p.encode("ascii"), re.IGNORECASE if caseless else 0) for p, caseless in PATTERNS.values()]
+#: ``re`` reports no overlapping matches: a run's seventh character is only looked at, for a "?" may also be
+#: where the next run's trigger starts. Its trigger still ends past it, as Hyperscan's does.
+_NUMERIC = NAMES.index("numeric")
+_COMPILED[_NUMERIC] = re.compile(PATTERNS["numeric"][0].removesuffix(_RUN_END).encode("ascii")
+                                 + b"(?=" + _RUN_END.encode("ascii") + b")")
 
 
 def find(text: str) -> Found:
@@ -142,4 +152,5 @@ def find(text: str) -> Found:
     else:
         for index, pattern in enumerate(_COMPILED):
             found[index] = [m.span() for m in pattern.finditer(data)]
+        found[_NUMERIC] = [(start, end + 1) for start, end in found[_NUMERIC]]
     return dict(zip(NAMES, found, strict=True))

@@ -12,7 +12,7 @@ from stdnum.fr import nir
 from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
-from kloset.analyzers.gdpr import identifiers, national_ids
+from kloset.analyzers.gdpr import identifiers, national_ids, triggers
 from kloset.analyzers.gdpr.identifiers import scan as _scan
 from kloset.analyzers.gdpr.match import Match
 
@@ -123,3 +123,16 @@ def test_a_national_identifier_check_gives_stdnums_verdict(check: Callable[[str]
                                                            reference: Callable[[str], bool], values: list[str]) -> None:
     for value in values:
         assert check(value) is reference(value), value
+
+
+#: Runs the triggers of both engines must find alike: a run's seventh character may be a digit of another script.
+RUN_TEXTS = ["x 123456 y", "1234567", "123456?7890123", "12345\u06637890", "123456\u06637890", "a\u06631234567",
+             "ab123456789 12 345 678", "+33 1 23 45 67 89", "(212) 555-0101", "1.2.3.4 and 10.0.0.1",
+             "2024-05-12 10:11:12 200 1234567", "12345 6 x", "\u4e00123456\u4e00"]
+
+
+@pytest.mark.parametrize("text", RUN_TEXTS)
+def test_the_runs_of_digits_are_the_same_without_hyperscan(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_hyperscan = list(identifiers.runs(text, triggers.find(text)["numeric"]))
+    monkeypatch.setattr(triggers, "hyperscan", None)
+    assert list(identifiers.runs(text, triggers.find(text)["numeric"])) == with_hyperscan
