@@ -39,6 +39,9 @@ def connector_class(kind: str, scheme: str, base: Any) -> Any:
         raise ConfigError(f"no {label} (known: {known})")
     try:
         cls = ep.load()  # type: ignore[attr-defined]
+    except ImportError as e:  # most often an optional dependency left out: the user can fix that
+        hint = " (kloset's own analyzers need: pip install 'kloset[gdpr]')" if kind == "analyzer" else ""
+        raise ConfigError(f"the {label} needs {e.name or 'a module'}, which is not installed{hint}") from e
     except Exception as e:  # an installed plugin that fails to import is the plugin's fault
         raise KlosetError(f"the {label} failed to load: {e}") from e
     if not (isinstance(cls, type) and issubclass(cls, base)):

@@ -85,7 +85,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: secrets-analyzer\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[kloset.analyzers]\nsecrets = secrets_analyzer:Secrets\nmail = secrets_analyzer:Mail\n")
+        "[kloset.analyzers]\nsecrets = secrets_analyzer:Secrets\nmail = secrets_analyzer:Mail\n"
+        "needy = secrets_analyzer.needy:Needy\n")
+    (site / "secrets_analyzer" / "needy.py").write_text("import a_module_nobody_installed  # noqa: F401\n")
     log = tmp_path / "fed.log"
     log.write_text("")
     monkeypatch.syspath_prepend(str(site))
@@ -321,3 +323,10 @@ def test_the_messages_of_an_mbox_keep_their_order(tmp_path: Path) -> None:
     e = store.backup(str(d), analyze=["email"]).emails()
     assert list(e["seq"]) == list(range(12))
     assert list(e["subject"]) == [f"message {i}" for i in range(12)]
+
+
+def test_an_analyzer_missing_a_dependency_is_a_config_error(plugin: Path, src: Path, tmp_path: Path) -> None:
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    with pytest.raises(kloset.ConfigError, match="needs a_module_nobody_installed, which is not installed"):
+        store.backup(str(src), analyze=["needy"])
+    assert store.snapshots() == []
