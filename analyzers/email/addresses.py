@@ -9,6 +9,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from kloset.analyzer import Finding, mask
 
+from .kind import header_end
+
 CATEGORY = "email"
 CONFIDENCE = 0.99
 
@@ -39,7 +41,7 @@ class AddressTally:
             seen = self._seen.get(key)
             if seen is None:
                 if lowered is None:  # the header block only: a body can be large
-                    lowered = raw[:_header_end(raw)].lower()
+                    lowered = raw[:header_end(raw)].lower()
                 at = lowered.find(address.lower().encode("utf-8", "replace"))
                 seen = self._seen[key] = _Seen(mask(address), offset + at if at >= 0 else 0)
             seen.count += 1
@@ -58,8 +60,3 @@ def _normalized(address: str) -> str | None:
         return validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError:
         return None
-
-
-def _header_end(raw: bytes) -> int:
-    ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if at >= 0]
-    return min(ends) if ends else len(raw)

@@ -101,7 +101,7 @@ class Reader:
                     found.extend(getaddresses([str(header)]))
         except Exception:  # a header the structured parser chokes on: the simpler one reads most of them
             self.damaged = True
-            found = [pair for value in values for pair in getaddresses([_unfolded(value)])]
+            found = [pair for value in values for pair in getaddresses([unfolded(value)])]
         return [(display, addr) for display, addr in found if addr]
 
     def text(self, name: str) -> str:
@@ -111,7 +111,7 @@ class Reader:
             texts = [_text(name, value) for value in values]
         except Exception:  # structured parsing failed: the raw values, as text
             self.damaged = True
-            texts = [_unfolded(value).strip() for value in values]
+            texts = [unfolded(value).strip() for value in values]
         return texts[0] if texts else ""
 
     def date(self) -> datetime | None:
@@ -138,10 +138,10 @@ class Reader:
 def _text(name: str, value: str) -> str:
     plain = value.isascii() and "=?" not in value
     if plain and (name != "message-id" or _MESSAGE_ID.fullmatch(value.strip())):
-        return _unfolded(value).strip()
-    text = _unfolded(str(_STRUCTURED(name, value))).strip()
+        return unfolded(value).strip()
+    text = unfolded(str(_STRUCTURED(name, value))).strip()
     if "\ufffd" in text and any("\udc80" <= c <= "\udcff" for c in value):
-        return _unfolded(value).strip()  # bytes of no declared charset, replaced: the raw text still holds them
+        return unfolded(value).strip()  # bytes of no declared charset, replaced: the raw text still holds them
     return text
 
 
@@ -196,6 +196,6 @@ def _phrase(phrase: str) -> str | None:
     return " ".join(words)
 
 
-def _unfolded(value: str) -> str:
-    # Raw values fall back to lines as str.splitlines cuts them, as they always have been.
+def unfolded(value: str) -> str:
+    """``value``'s lines joined, cut as :meth:`str.splitlines` cuts them (raw values have always been)."""
     return "".join(value.splitlines())

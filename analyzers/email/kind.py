@@ -93,6 +93,13 @@ def _reads_as_mail(name: bytes, value: bytes) -> bool:
     return False  # a subject alone proves nothing
 
 
+def header_end(raw: bytes | bytearray) -> int:
+    """Where the blank line that ends ``raw``'s header block starts (its line end before it), or
+    ``len(raw)`` when there is none."""
+    ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if at >= 0]
+    return min(ends) if ends else len(raw)
+
+
 def header_block_ended(head: bytes | bytearray) -> bool:
     """Whether ``head`` holds the blank line that ends a header block: enough to decide on."""
-    return b"\n\n" in head or b"\n\r\n" in head
+    return header_end(head) < len(head)

@@ -18,7 +18,7 @@ from email.parser import BytesParser
 from email.policy import Compat32
 from typing import Any
 
-from .headers import Headers, Reader
+from .headers import Headers, Reader, unfolded
 
 #: Headers whose addresses count as found in the message (beside From, To and Cc).
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
@@ -160,7 +160,7 @@ def _payload_size(part: Message) -> int:
 
 def _filename(name: str) -> str:
     """A file name RFC 2047 decoded (RFC 2231 is the parser's), unfolded."""
-    name = "".join(name.splitlines())
+    name = unfolded(name)
     if "=?" not in name:
         return name
     try:
