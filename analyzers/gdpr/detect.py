@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import context, emails, identifiers, keys, people, phones, triggers
+from .extract import Field
 from .match import Hit
-
-#: A value under a key, in the text searched: (key, start, end).
-Field = tuple[str, int, int]
 
 
 def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
@@ -26,7 +24,7 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     emails.scan(text, found["email"], out)
     for hit in list(out):
         people.display_name(text, hit[2], out)
-    separators = _SEPARATORS
+    separators = identifiers.SEPARATORS
     try_numeric, try_run = identifiers.try_numeric, phones.try_run
     for start, run in identifiers.runs(text, found["numeric"]):
         digits = run.translate(separators)
@@ -47,7 +45,5 @@ def detect(text: str, fields: Iterable[Field] = ()) -> list[Hit]:
     return out
 
 
-#: What a run of digits holds besides its digits; a ``+`` only ever leads it.
-_SEPARATORS = str.maketrans("", "", " ()./-+")
 _FIELDS = {"name": people.name_field, "address": people.address_field, "birth": context.birth_date_field,
            "phone": phones.field}

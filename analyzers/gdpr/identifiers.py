@@ -151,7 +151,8 @@ _IPV6 = re.compile(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"
 
 
 _CARD, _SSN, _NIR, _TAX_ID, _DNI, _IPV4 = NUMERIC_RULES
-_RUN_SEPARATORS = str.maketrans("", "", " ()./-")
+#: What a run of digits holds besides its digits; a ``+`` only ever leads it.
+SEPARATORS = str.maketrans("", "", " ()./-+")
 
 
 def _try_rule(rule: Rule, text: str, start: int, out: list[Hit]) -> None:
@@ -185,7 +186,7 @@ def scan_numeric(text: str, starts: Spans, out: list[Hit]) -> None:
     appended to ``out``."""
     for start, run in runs(text, starts):
         if run[0] not in "+(":
-            try_numeric(text, start, run, len(run.translate(_RUN_SEPARATORS)), out)
+            try_numeric(text, start, run, len(run.translate(SEPARATORS)), out)
 
 
 def runs(text: str, starts: Spans) -> Iterator[tuple[int, str]]:

@@ -12,7 +12,7 @@ import re
 from email.header import decode_header, make_header
 from email.message import Message
 
-from .extract import Extracted, extract
+from .extract import Extracted, Field, extract
 
 #: Headers holding message identifiers, which look like addresses and are none.
 _IDS = frozenset({"message-id", "in-reply-to", "references", "content-id", "resent-message-id"})
@@ -47,7 +47,7 @@ def _body(part: Message) -> str:
 def extract_mbox(data: bytes) -> Extracted:
     """Every message of an mbox, one after the other."""
     texts: list[str] = []
-    fields: list[tuple[str, int, int]] = []
+    fields: list[Field] = []
     size = 0
     for raw in _MBOX_SEPARATOR.split(data):
         if raw.strip():
@@ -60,7 +60,7 @@ def extract_mbox(data: bytes) -> Extracted:
 
 def _text(message: Message) -> Extracted:
     lines = [f"{name}: {_header(str(value))}" for name, value in message.items() if name.lower() not in _IDS]
-    fields: list[tuple[str, int, int]] = []
+    fields: list[Field] = []
     for part in message.walk():
         if part.is_multipart():
             continue

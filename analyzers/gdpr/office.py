@@ -22,9 +22,7 @@ def extract(form: str, data: bytes) -> Extracted:
             return _docx(data)
         if form == "odf":
             return _odf(data)
-    except ImportError:  # the library is not installed
-        pass
-    except Exception:  # a damaged document, in whichever way its library reports it, says nothing
+    except Exception:  # the library is not installed (ImportError), or the document is damaged: it says nothing
         pass
     return Extracted("")
 

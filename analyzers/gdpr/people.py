@@ -65,19 +65,32 @@ def display_name(text: str, email_start: int, out: list[Hit]) -> None:
 
 _STREET_WORDS = (r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|"
                  r"Crescent|Terrace|Square|Sq|Row|Parkway|Pkwy|Highway|Hwy|Gardens|Grove|Hill|Park|Mews|Walk)")
+#: Words that start a street's name, Spanish and Italian (``Calle Mayor 5``) then German (``Am Markt 3``).
+_ROMANCE_STREETS = ("Calle", "C/", "Avenida", "Avda.", "Paseo", "Plaza", "Pza.", "Ronda", "Camino", "Carrer", "Via",
+                    "Viale", "Piazza", "Corso", "Vicolo", "Largo")
+_GERMAN_STREETS = ("Am", "An der", "Im", "Auf der")
+STREET_STARTS = _ROMANCE_STREETS + _GERMAN_STREETS
+#: The street words that end German and Dutch street names (``Hauptstraße 5``).
+STREET_ENDS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring", "damm", "straat", "laan", "plein",
+               "gracht", "kade", "singel", "dijk")
+
+
+def _words(words: tuple[str, ...]) -> str:
+    """One of ``words``, as a pattern."""
+    return "(?:" + "|".join(map(re.escape, words)) + ")"
+
+
 # Street lines, one pattern per way of starting (a house number, a street word, a suffixed name):
 # alternatives that start differently would make ``re`` try each of them at every position.
 _STREETS = (
     re.compile(rf"\d{{1,5}}(?:[A-Za-z]?,?[ ](?:{_WORD}[ ]){{0,4}}?{_STREET_WORDS}\.?(?:[ ](?:Apt\.|Suite|Unit|Flat)"
                r"[ ]?\d+)?|(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
                r"route|cours)[ ][^\n,]{2,40})"),  # US, UK, FR
-    re.compile(r"(?:Calle|C/|Avenida|Avda\.|Paseo|Plaza|Pza\.|Ronda|Camino|Carrer|Via|Viale|Piazza|Corso|Vicolo|"
-               r"Largo)[ ][^\n,]{2,40}?,?[ ]\d{1,4}[A-Za-z]?(?:[ ,][^\n,]{0,20})?"),  # ES, IT
-    re.compile(r"(?:Am|An der|Im|Auf der)[ ][A-ZÄÖÜ][a-zäöüß]+[ ]\d{1,4}[a-z]?"),  # DE
+    re.compile(_words(_ROMANCE_STREETS) + r"[ ][^\n,]{2,40}?,?[ ]\d{1,4}[A-Za-z]?(?:[ ,][^\n,]{0,20})?"),  # ES, IT
+    re.compile(_words(_GERMAN_STREETS) + r"[ ][A-ZÄÖÜ][a-zäöüß]+[ ]\d{1,4}[a-z]?"),  # DE
 )
 #: German and Dutch street names end with their street word: found by it, then read from the name's start.
-_SUFFIXED = re.compile(r"(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|straat|laan|plein|gracht|kade|"
-                       r"singel|dijk)[ ]\d{1,4}[a-z]?")
+_SUFFIXED = re.compile(_words(STREET_ENDS) + r"[ ]\d{1,4}[a-z]?")
 _NAME_START = re.compile(r"[A-ZÄÖÜ][a-zäöüß-]*$")
 #: A town runs to the end of its line, or of its quoted CSV cell.
 _POSTCODE_TOWN = re.compile(

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from . import context
+from . import context, people
 
 #: Characters that do not continue a word, in the bytes searched (letters of Latin-1 do).
 _EDGE = r"(?:^|[^0-9A-Za-z_\xaa\xb5\xba\xc0-\xd6\xd8-\xf6\xf8-\xff])"
@@ -57,10 +57,6 @@ GREETINGS = ("Dear", "Hello", "Hi", "Bonjour", "Cher", "Chère", "Sehr geehrte",
              "Hola", "Gentile", "Egregio", "Car", "Geachte", "Beste")
 NAME_LINE_KEYS = ("full name", "name", "first name", "last name", "surname", "nom", "prénom", "nombre", "apellido",
                   "nome", "cognome", "naam", "vorname", "nachname", "contact", "customer", "client")
-STREET_STARTS = ("Calle", "C/", "Avenida", "Avda.", "Paseo", "Plaza", "Pza.", "Ronda", "Camino", "Carrer", "Via",
-                 "Viale", "Piazza", "Corso", "Vicolo", "Largo", "Am", "An der", "Im", "Auf der")
-STREET_ENDS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring", "damm", "straat", "laan", "plein",
-               "gracht", "kade", "singel", "dijk")
 
 #: The seventh character of a run of digits, in the bytes searched.
 _RUN_END = r"[0-9 ()./\-?]"
@@ -79,10 +75,10 @@ PATTERNS: dict[str, tuple[str, bool]] = {
     "special": (_words(context.SPECIAL_CATEGORY), True),
     "greeting": ("(?:" + "|".join(_latin1(w) for w in GREETINGS) + ")", False),
     "name_line": (r"(?:^|\n)[ \t]*(?:" + _titled(NAME_LINE_KEYS) + ")", False),
-    "street_start": ("(?:" + "|".join(_latin1(w) for w in STREET_STARTS) + ") ", False),
+    "street_start": ("(?:" + "|".join(_latin1(w) for w in people.STREET_STARTS) + ") ", False),
     # As far as the street line's pattern needs to tell a house number from most numbers that start a cell.
     "house_number": (r"(?:^|[\n,\";\t])[ \t]*[0-9]{1,5}(?:[A-Za-z]|[ ]?bis|[ ]?ter)?,?[ ]", False),
-    "street_end": ("(?:" + "|".join(_latin1(w) for w in STREET_ENDS) + ") [0-9]", False),
+    "street_end": ("(?:" + "|".join(_latin1(w) for w in people.STREET_ENDS) + ") [0-9]", False),
 }
 NAMES = tuple(PATTERNS)
 
