@@ -145,11 +145,14 @@ class Store:
             txn.commit(deleted=[s.header.id for s in snaps])
         return [s.id for s in snaps]
 
-    def analyses(self) -> list[dict[str, Any]]:
-        """Every analysis of a snapshot the store has: its ID, snapshot ID, analyzer keys and time."""
+    def analyses(self, *, refresh: bool = True) -> list[dict[str, Any]]:
+        """Every analysis of a snapshot the store has: its ID, snapshot ID, analyzer keys and time.
+
+        ``refresh=False`` lists what the store held at its last look (:meth:`snapshots` takes one)."""
         from .snapshot.results import analyses
 
-        self._repo.refresh()
+        if refresh:
+            self._repo.refresh()
         return [{"analysis_id": h.id.hex(), "snapshot_id": h.snapshot.hex(), "analyzers": list(h.analyzers),
                  "time_ns": h.time_ns} for h in analyses(self._repo)]
 

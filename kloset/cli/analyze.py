@@ -47,5 +47,5 @@ def summary_lines(classes: dict[str, int]) -> list[str]:
     if not classes:
         return ["no personal data found"]
     width = max(map(len, classes))
-    return [f"  {c:<{width}}  {n} file{'s' if n != 1 else ''}" for c, n in classes.items()]
+    return [f"  {c:<{width}}  {render.files(n)}" for c, n in classes.items()]
 

@@ -76,6 +76,6 @@ def run(args: argparse.Namespace, context: Context) -> int:
             errors_note = f", {s.errors} errors" if s.errors else ""
             print(f"created snapshot {snap.short_id}: {s.files} files, {s.dirs} dirs, {render.size(s.size)}, "
                   f"{render.size(s.stored)} stored, {render.seconds(h.duration_ns)}{errors_note}")
-            if args.analyze:
+            if analyzers:
                 render.write_lines(summary_lines(snap.data_classes()))
     return 0

@@ -45,7 +45,7 @@ def _text(key: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "-"
     if isinstance(value, dict):
-        return ", ".join(f"{k} ({v} file{'s' if v != 1 else ''})" for k, v in value.items()) or "-"
+        return ", ".join(f"{k} ({render.files(v)})" for k, v in value.items()) or "-"
     if key in ("size", "stored") and isinstance(value, int):
         return f"{render.size(value)} ({value} bytes)"
     if key == "timestamp":

@@ -37,6 +37,11 @@ def iso_time(when: datetime | int) -> str:
     return when.astimezone(UTC).isoformat()
 
 
+def files(n: int) -> str:
+    """``1 file``, ``3 files``."""
+    return f"{n} file{'s' if n != 1 else ''}"
+
+
 def seconds(ns: int) -> str:
     return f"{ns / 1e9:.1f}s"
 

@@ -65,6 +65,7 @@ class _Run:
                  fresh: dict[bytes, bytes], progress: ProgressFn | None) -> None:
         self.repo = repo
         self.header = header
+        self.reader = SnapshotReader(repo, header)
         self.classes = [analyzer_class(n) for n in names]
         self.options = options
         self.fresh = fresh
@@ -78,8 +79,7 @@ class _Run:
     def wanted(self) -> dict[bytes, tuple[dict[str, Any], list[type[Analyzer]]]]:
         """Object ID -> (the first files row holding it, the analyzers that want it)."""
         out: dict[bytes, tuple[dict[str, Any], list[type[Analyzer]]]] = {}
-        reader = SnapshotReader(self.repo, self.header)
-        for row in reader.rows("files", ["path", "type", "object_id", "content_type", "size", "chunks"]):
+        for row in self.reader.rows("files", ["path", "type", "object_id", "content_type", "size", "chunks"]):
             oid = row["object_id"]
             if row["type"] != "file" or oid is None or oid in out:
                 continue
@@ -138,7 +138,7 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
         r.report.objects = len(wanted)
         covered = r.reuse_tables(wanted)
         stored: list[tuple[bytes, bytes, type[Analyzer]]] = []  # results to read from the store
-        todo: list[tuple[bytes, list[type[Analyzer]]]] = []  # objects to read and analyze
+        to_read: list[tuple[bytes, list[type[Analyzer]]]] = []  # objects to read and analyze
         for oid, (_, classes) in wanted.items():
             missing = []
             for cls in classes:
@@ -153,7 +153,7 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
                 else:
                     missing.append(cls)
             if missing:
-                todo.append((oid, missing))
+                to_read.append((oid, missing))
             else:
                 r.report.reused += 1
                 r.tick()
@@ -163,10 +163,10 @@ def analyze(repo: Repository, header: Header, names: list[str], *,
                 for (_, oid, cls), analysis in zip(stored, pool.map(lambda s: _stored_result(repo, s[0]), stored),
                                                    strict=True):
                     if analysis is None:  # damaged: analyzed again (its blob stays until repaired)
-                        todo.append((oid, [cls]))
+                        to_read.append((oid, [cls]))
                     else:
                         r.add(oid, cls, result_rows(cls, oid, analysis))
-            _analyze_content(r, txn, wanted, todo, processes)
+            _analyze_content(r, txn, wanted, to_read, processes)
             h = AnalysisHeader(header.id, r.report.analyzers)
             h.tables = _write_tables(txn, r.rows)
             h.id = txn.put(BlobType.ANALYSIS, h.encode())[0]
@@ -186,12 +186,11 @@ def _stored_result(repo: Repository, rid: bytes) -> Analysis | None:
 
 
 def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[str, Any], list[type[Analyzer]]]],
-                     todo: list[tuple[bytes, list[type[Analyzer]]]], processes: int) -> None:
-    if not todo:
+                     to_read: list[tuple[bytes, list[type[Analyzer]]]], processes: int) -> None:
+    if not to_read:
         return
-    reader = SnapshotReader(r.repo, r.header)
     n = processes if processes >= 0 else (os.cpu_count() or 1)
-    n = min(n, len(todo)) if n > 1 else 0  # one process would only add its start to the calling thread's work
+    n = min(n, len(to_read)) if n > 1 else 0  # one process would only add its start to the calling thread's work
 
     def one(job: tuple[bytes, list[type[Analyzer]]], analysts: Analysts) -> None:
         oid, classes = job
@@ -199,7 +198,7 @@ def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[s
         limit = None if any(c.max_bytes is None for c in classes) else max(c.max_bytes or 0 for c in classes)
         data = bytearray()
         try:
-            for piece in reader.content(row):
+            for piece in r.reader.content(row):
                 data += piece
                 if limit is not None and len(data) >= limit:
                     break
@@ -220,10 +219,10 @@ def _analyze_content(r: _Run, txn: Transaction, wanted: dict[bytes, tuple[dict[s
             r.add(oid, cls, result_rows(cls, oid, outcome))
         r.tick(len(data), analyzed=not failed, error=(row["path"], "; ".join(failed)) if failed else None)
 
-    with Analysts(sorted({c.name for _, cs in todo for c in cs}), r.options, n) as analysts:
+    with Analysts(sorted({c.name for _, cs in to_read for c in cs}), r.options, n) as analysts:
         pool = ThreadPoolExecutor(max(1, 2 * n), thread_name_prefix="kloset-analyze")
         try:
-            for f in [pool.submit(one, job, analysts) for job in todo]:
+            for f in [pool.submit(one, job, analysts) for job in to_read]:
                 f.result()
         finally:
             # On an error or Ctrl-C, objects not begun are dropped; the few being read end first.

@@ -1,7 +1,7 @@
 """Analyzers run in worker processes: they are Python, held to one core per process by the GIL.
 
-Each worker is a fresh interpreter (``python -m``-style, as backup workers are: nothing of the caller's
-``__main__`` is imported again) spoken to over a pipe pair. It is sent one content object at a time,
+Each worker is a fresh interpreter made as backup workers are (:func:`.process.spawn`), spoken to over a
+pipe pair. It is sent one content object at a time,
 with the names of the analyzers that want it, and answers with their analyses. An analyzer that raises
 gives an error for that object; a worker that dies is replaced, and the object it held is reported as
 failed: neither stops the run, and no result is stored for what failed, so a later run tries again.
@@ -10,17 +10,15 @@ failed: neither stops the run, and no result is stored for what failed, so a lat
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 
 from ..analyzer import Analysis, Analyzer
 from ..errors import KlosetError
 from ..registry import analyzer_class
+from .process import ends, spawn
 
 _MAIN = "from kloset.snapshot.analysts import main; main()"
 FEED = 1 << 20  # content is fed in pieces of this size, as a stream would give it
@@ -47,15 +45,7 @@ def run(classes: Sequence[type[Analyzer]], options: dict[str, dict[str, str]], c
 
 class _Worker:
     def __init__(self, names: list[str], options: dict[str, dict[str, str]]) -> None:
-        to_child, from_parent = os.pipe()
-        to_parent, from_child = os.pipe()
-        # -P: nothing from the current directory (a folder named kloset, say) may shadow the package.
-        self.proc = subprocess.Popen([sys.executable, "-P", "-c", _MAIN, str(to_child), str(from_child)],
-                                     pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL)
-        os.close(to_child)
-        os.close(from_child)
-        self.out = Connection(from_parent, readable=False)
-        self.back = Connection(to_parent, writable=False)
+        self.proc, self.out, self.back = spawn(_MAIN)
         self.out.send((names, options))
 
     def ask(self, names: list[str], content_type: str, path: str, data: bytes) -> dict[str, Outcome]:
@@ -131,7 +121,7 @@ class Analysts:
 
 def main() -> None:
     """Entry point of a worker process: argv holds its inbox and outbox file descriptors."""
-    inbox, outbox = Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
+    inbox, outbox = ends()
     with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
         names, options = inbox.recv()
         try:

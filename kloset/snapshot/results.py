@@ -152,6 +152,12 @@ def linked_rows(repo: Repository, snapshot_id: bytes, table: str) -> list[tuple[
     return [row for name, h in sorted(newest.items()) for row in table_rows(repo, h, table, name)]
 
 
+def linked_columns(repo: Repository, snapshot_id: bytes, table: str) -> dict[str, list[Any]]:
+    """:func:`linked_rows` as columns, by name."""
+    rows = linked_rows(repo, snapshot_id, table)
+    return {n: [r[i] for r in rows] for i, n in enumerate(schemas()[table].names)}
+
+
 def result_rows(cls: type[Analyzer], object_id: bytes, analysis: Analysis) -> Rows:
     """The table rows one result stands for."""
     rows: Rows = {"findings": [(object_id, cls.name, f.category, f.sample, f.offset, f.confidence, f.count)

@@ -165,25 +165,22 @@ class Snapshot:
         import pyarrow as pa
 
         from .index import schemas
-        from .results import linked_rows
+        from .results import linked_columns
 
-        schema = schemas()[name]
-        rows = linked_rows(self._repo, self.header.id, name)
-        return pa.Table.from_pydict(dict(zip(schema.names, map(list, zip(*rows, strict=True)), strict=True))
-                                    if rows else {n: [] for n in schema.names}, schema=schema)
+        return pa.Table.from_pydict(linked_columns(self._repo, self.header.id, name), schema=schemas()[name])
 
     def _by_path(self, name: str) -> dict[str, list[Any]]:
         """An analysis table joined to the files holding each object, as columns: one row per (path,
         table row), in path order."""
-        from .index import schemas
-        from .results import linked_rows
+        from .results import linked_columns
 
-        # Python rows, not an Arrow table: building one loads pandas, which the command line never needs.
-        rows = [r for r in linked_rows(self._repo, self.header.id, name) if name != "findings" or r[2] is not None]
-        names = schemas()[name].names
-        cols: dict[str, list[Any]] = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+        # Python lists, not an Arrow table: building one loads pandas, which the command line never needs.
+        cols = linked_columns(self._repo, self.header.id, name)
+        if name == "findings":  # rows with no category only say an object was read
+            keep = [i for i, c in enumerate(cols["category"]) if c is not None]
+            cols = {n: [c[i] for i in keep] for n, c in cols.items()}
         out: dict[str, list[Any]] = {"snapshot_id": [], "path": [], **{n: [] for n in cols}}
-        if not rows:
+        if not cols["object_id"]:
             return out
         files = self.table("files", ["path", "object_id"])
         paths: dict[bytes, list[str]] = {}

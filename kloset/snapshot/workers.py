@@ -17,7 +17,6 @@ import contextlib
 import os
 import pickle
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -35,6 +34,7 @@ from ..repository.repo import Repository
 from ..repository.state import Index, PackEntry
 from ..repository.transaction import Transaction
 from .content import Content, ContentReader
+from .process import ends, spawn
 
 
 @dataclass(frozen=True)
@@ -196,15 +196,9 @@ class ProcessReaders:
                 self._inboxes.append(inbox)
                 self._procs.append(forked)
                 continue
-            to_child, from_parent = os.pipe()
-            to_parent, from_child = os.pipe()
-            # -P: nothing from the current directory (a folder named kloset, say) may shadow the package.
-            proc = subprocess.Popen([sys.executable, "-P", "-c", _MAIN, str(to_child), str(from_child)],
-                                    pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL)
-            os.close(to_child)
-            os.close(from_child)
-            self._conns.append(Connection(from_parent, readable=False))
-            self._inboxes.append(Connection(to_parent, writable=False))
+            proc, conn, inbox = spawn(_MAIN)
+            self._conns.append(conn)
+            self._inboxes.append(inbox)
             self._procs.append(proc)
         # Held until each worker's setup is out, so that no batch can overtake it.
         self._send_locks = [threading.Lock() for _ in range(processes)]
@@ -344,4 +338,4 @@ def main() -> None:
     without_pandas()
     # EOF or a broken pipe: the backup no longer needs this worker (it finished early, failed, or stopped).
     with contextlib.suppress(EOFError, BrokenPipeError):
-        _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+        _serve(*ends())

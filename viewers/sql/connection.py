@@ -122,7 +122,8 @@ class StoreConnection:
         """Point the views at the store's snapshots as they are now (cheap when nothing changed)."""
         with self._lock:
             snaps = self.store.snapshots()
-            ids = tuple(s.id for s in snaps) + tuple(a["analysis_id"] for a in self.store.analyses())
+            # snapshots() has just looked at the store: its analyses need no second look.
+            ids = tuple(s.id for s in snaps) + tuple(a["analysis_id"] for a in self.store.analyses(refresh=False))
             if ids == self._seen:
                 return
             for table in _STORED:
