@@ -11,8 +11,11 @@ _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
 def scheme_of(location: str) -> str:
+    """The scheme of a location; a bare path is ``fs``, or ``ptar`` when it names a ``.ptar`` file."""
     m = _SCHEME.match(location)
-    return m.group(1).lower() if m else "fs"
+    if m:
+        return m.group(1).lower()
+    return "ptar" if location.endswith(".ptar") else "fs"
 
 
 def fs_path(location: str) -> str:
@@ -38,6 +41,7 @@ def connector_config(location: str, **options: str) -> dict[str, str]:
     """The flat connector config of a location: ``location`` plus option keys."""
     if not location:
         raise ConfigError("empty location")
-    if scheme_of(location) == "fs" and not location.startswith("fs://"):
-        location = fs_path(location)
+    if not _SCHEME.match(location):
+        path = fs_path(location)
+        location = "ptar://" + path if scheme_of(location) == "ptar" else path
     return {"location": location, **options}
