@@ -34,6 +34,11 @@ COMMANDS: dict[str, str] = {
     "analyze": "find personal data and e-mail messages in a snapshot's content",
     "sql": "query snapshots with SQL (needs kloset[sql])",
     "agent": "show, start or stop the agent that keeps stores open for quick queries",
+    "ptar": "write paths into a new single-file .ptar store",
+    "archive": "stream a snapshot, or part of it, out as a tar or zip archive",
+    "source": "add, change, show, list, remove or ping named sources (@name)",
+    "destination": "add, change, show, list, remove or ping named restore destinations (@name)",
+    "store": "add, change, show, list, remove or ping named stores (@name)",
 }
 
 EPILOG = """\
