@@ -35,7 +35,7 @@ from .objects import FileInfo, Record
 from .storage import Storage
 
 if TYPE_CHECKING:
-    from .location import default_location
+    from .location import Location, default_location
     from .snapshot.analysis import AnalysisReport
     from .snapshot.check import CheckReport
     from .snapshot.diff import Change
@@ -69,14 +69,17 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 
-def create(location: str, *, passphrase: str | None = None, plaintext: bool = False) -> Store:
-    """Create a store. Encrypted unless ``plaintext``; the passphrase is resolved as for :func:`open`."""
+def create(location: Location, *, passphrase: str | None = None, plaintext: bool = False) -> Store:
+    """Create a store. Encrypted unless ``plaintext``; the passphrase is resolved as for :func:`open`.
+
+    ``location`` is a path, a URL, or a whole connector config (``{"location": "s3://...", "access_key":
+    ...}``) for a connector that needs keys; sources and restore destinations are named the same way."""
     from .store import Store
 
     return Store.create(location, passphrase=passphrase, plaintext=plaintext)
 
 
-def open(location: str | None = None, *, passphrase: str | None = None) -> Store:
+def open(location: Location | None = None, *, passphrase: str | None = None) -> Store:
     """Open a store (the default one when ``location`` is None).
 
     The passphrase comes from the argument, ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an
@@ -87,7 +90,7 @@ def open(location: str | None = None, *, passphrase: str | None = None) -> Store
     return Store.open(location or default_location(), passphrase=passphrase)
 
 
-def backup(source: str | Importer, *, store: Store | str | None = None, tags: Iterable[str] = (),
+def backup(source: Location | Importer, *, store: Store | Location | None = None, tags: Iterable[str] = (),
            exclude: Iterable[str] = (), progress: bool = True, passphrase: str | None = None,
            **options: Any) -> Snapshot:
     """Back up ``source`` into ``store`` (a Store, a location, or the default store, created if missing).

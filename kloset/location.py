@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 from .errors import ConfigError
 
@@ -37,8 +38,20 @@ def default_location() -> str:
     return os.path.join(platformdirs.user_data_dir("kloset"), "store")
 
 
-def connector_config(location: str, **options: str) -> dict[str, str]:
+#: What the API takes wherever a store, source or destination is named: a location, or a whole connector
+#: config (``{"location": "s3://host/bucket", "access_key": ...}``) for a connector that needs keys.
+Location = str | Mapping[str, str]
+
+
+def location_of(location: Location) -> str:
+    """The location string of a :data:`Location`."""
+    return location if isinstance(location, str) else location.get("location", "")
+
+
+def connector_config(location: Location, **options: str) -> dict[str, str]:
     """The flat connector config of a location: ``location`` plus option keys."""
+    if not isinstance(location, str):
+        return connector_config(location_of(location), **{**location, **options})
     if not location:
         raise ConfigError("empty location")
     if not _SCHEME.match(location):

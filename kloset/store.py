@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import passphrase as passphrases
 from .errors import ConfigError, IntegrityError, NotFound, StoreNotFound
 from .importer import Importer, ImporterOptions
-from .location import connector_config, default_location
+from .location import Location, connector_config, default_location, location_of
 from .objects import BlobType
 from .registry import importer_class, storage_for, viewer
 from .repository.config import StoreConfig
@@ -32,23 +32,23 @@ ProgressFn = Callable[[int, int], None]
 class Store:
     """An open store. Use :func:`kloset.open` or :func:`kloset.create` to get one."""
 
-    def __init__(self, repo: Repository, location: str) -> None:
+    def __init__(self, repo: Repository, location: Location) -> None:
         self._repo = repo
-        self.location = location
+        self.location = location_of(location)
         self._headers: dict[bytes, Header] = {}
         self._packfiles: tuple[tuple[int, ...], list[dict[str, Any]]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, location: str, *, passphrase: str | None = None, plaintext: bool = False,
+    def create(cls, location: Location, *, passphrase: str | None = None, plaintext: bool = False,
                **kwargs: Any) -> Store:
         storage = storage_for(connector_config(location))
         secret = None if plaintext else passphrases.resolve(passphrase, confirm=True)
         return cls(Repository.create(storage, secret, **kwargs), location)
 
     @classmethod
-    def open(cls, location: str, *, passphrase: str | None = None) -> Store:
+    def open(cls, location: Location, *, passphrase: str | None = None) -> Store:
         storage = storage_for(connector_config(location))
         config = StoreConfig.parse(storage.open())
         secret = passphrases.resolve(passphrase) if config.encrypted else None
@@ -118,7 +118,7 @@ class Store:
             raise ConfigError(f"snapshot prefix {ref!r} is ambiguous ({len(matches)} snapshots)")
         return Snapshot(self._repo, self._header(matches[0]))
 
-    def backup(self, source: str | Importer, *, tags: Iterable[str] = (), exclude: Iterable[str] = (),
+    def backup(self, source: Location | Importer, *, tags: Iterable[str] = (), exclude: Iterable[str] = (),
                analyze: Iterable[str] = (), progress: bool | ProgressFn = False, **options: Any) -> Snapshot:
         """Back up a source (a location or an importer) and return the new snapshot.
 
@@ -257,9 +257,10 @@ def _sql_viewer() -> Any:
     return viewer("sql")
 
 
-def importer_for(source: str, *, exclude: Iterable[str] = ()) -> Importer:
-    """The importer of a location (a path or a URL), as :meth:`Store.backup` makes it."""
-    return importer_class(source)(connector_config(source), ImporterOptions(excludes=list(exclude)))
+def importer_for(source: Location, *, exclude: Iterable[str] = ()) -> Importer:
+    """The importer of a location (a path, a URL or a connector config), as :meth:`Store.backup` makes it."""
+    config = connector_config(source)
+    return importer_class(config["location"])(config, ImporterOptions(excludes=list(exclude)))
 
 
 def open_or_create_default(passphrase: str | None = None) -> Store:

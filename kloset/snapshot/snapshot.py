@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
-from ..location import connector_config
+from ..location import Location, connector_config
 from ..registry import exporter_for
 from .diff import Change
 from .diff import diff as diff_rows
@@ -120,7 +120,7 @@ class Snapshot:
     def read_text(self, path: str, encoding: str = "utf-8", errors: str = "strict") -> str:
         return self.read_bytes(path).decode(encoding, errors)
 
-    def restore(self, to: str | Path, paths: str | list[str] | None = None, *,
+    def restore(self, to: Location | Path, paths: str | list[str] | None = None, *,
                 progress: bool | ProgressFn = False) -> RestoreReport:
         """Restore the snapshot, or the given paths, into ``to`` (a folder or a destination location).
 
@@ -131,9 +131,10 @@ class Snapshot:
         report = RestoreReport()
         from ..progress import bar
 
+        config = connector_config(to if isinstance(to, Mapping) else str(to))
         with bar(progress, "restore") as fn:
             for p in targets:
-                r = restore(self._reader, exporter_for(connector_config(str(to))), p, progress=fn)
+                r = restore(self._reader, exporter_for(config), p, progress=fn)
                 for k in ("files", "dirs", "symlinks", "others", "bytes"):
                     setattr(report, k, getattr(report, k) + getattr(r, k))
                 report.errors += r.errors

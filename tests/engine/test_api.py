@@ -231,3 +231,14 @@ def test_files_frame_of_a_snapshot_is_a_dataframe(store: kloset.Store, src: Path
     assert isinstance(df, pd.DataFrame) and len(df) == 4
     assert isinstance(snap.errors(), pd.DataFrame) and snap.errors().empty
     assert os.fsdecode(df["path"].iloc[-1]) == f"{src}/sub/b.csv"
+
+
+def test_a_connector_config_names_a_store_a_source_and_a_destination(tmp_path: Path, src: Path) -> None:
+    # Connectors that need keys are named by their whole config; the keys reach each connector.
+    store = kloset.create({"location": str(tmp_path / "store"), "unused_key": "x"}, plaintext=True)
+    assert store.location == str(tmp_path / "store")
+    snap = store.backup({"location": str(src)}, progress=False)
+    snap.restore({"location": str(tmp_path / "out")})
+    assert (tmp_path / "out" / "sub" / "b.csv").read_text() == "x,y\n1,2\n"
+    with kloset.open({"location": str(tmp_path / "store")}) as again:
+        assert again.snapshot(snap.id).summary.files == 2
