@@ -51,7 +51,8 @@ def location_of(location: Location) -> str:
 def connector_config(location: Location, **options: str) -> dict[str, str]:
     """The flat connector config of a location: ``location`` plus option keys."""
     if not isinstance(location, str):
-        return connector_config(location_of(location), **{**location, **options})
+        keys = {k: v for k, v in location.items() if k != "location"}
+        return connector_config(location_of(location), **keys, **options)
     if not location:
         raise ConfigError("empty location")
     if not _SCHEME.match(location):
