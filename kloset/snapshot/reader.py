@@ -1,14 +1,15 @@
-"""Reading a snapshot: its tables, one file's row, and file content as a stream."""
+"""Reading a snapshot: its tables, one file's row, and file content as a stream, alone or by batches."""
 
 from __future__ import annotations
 
 import bisect
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import IntegrityError, NotFound
+from ..errors import IntegrityError, KlosetError, NotFound
 from ..objects import BlobType
+from ..repository.fetch import Outcome, get_blobs
 from ..repository.repo import Repository
 from .header import Header
 from .index import BLOB_TYPES, decode_piece, pylist_columns, schemas
@@ -87,6 +88,53 @@ class SnapshotReader:
         if row["type"] != "file":
             raise NotFound(f"{pathname}: not a regular file (a {row['type']})")
         return ContentFile(self.repo, self.chunks_of(row))
+
+
+class Batch:
+    """The content of several files that are read in order, fetched a window of chunks at a time with
+    :func:`kloset.repository.fetch.get_blobs`: on a remote store, a request per run of neighbouring
+    chunks rather than one per chunk. Memory holds one window."""
+
+    #: Plaintext bytes fetched at once.
+    WINDOW = 8 << 20
+
+    def __init__(self, reader: SnapshotReader, rows: Sequence[dict[str, Any]]) -> None:
+        self._repo = reader.repo
+        self._ids: list[bytes] = []
+        self._sizes: list[int] = []
+        self._spans: list[tuple[int, int] | KlosetError] = []
+        for row in rows:
+            try:
+                chunks = reader.chunks_of(row)
+            except KlosetError as e:
+                self._spans.append(e)
+                continue
+            self._spans.append((len(self._ids), len(self._ids) + len(chunks)))
+            self._ids.extend(cid for cid, _ in chunks)
+            self._sizes.extend(size for _, size in chunks)
+        self._have: dict[int, Outcome] = {}
+
+    def content(self, i: int) -> Iterator[bytes]:
+        """The content of the ``i``-th row, chunk by chunk; a damaged chunk raises when reached."""
+        span = self._spans[i]
+        if isinstance(span, KlosetError):
+            raise span
+        for pos in range(*span):
+            if pos not in self._have:
+                self._fill(pos)
+            outcome = self._have.pop(pos)
+            if isinstance(outcome, KlosetError):
+                raise outcome
+            yield outcome
+
+    def _fill(self, pos: int) -> None:
+        """Fetch the window of chunks that starts at ``pos`` (earlier ones are done with)."""
+        end, total = pos, 0
+        while end < len(self._ids) and (end == pos or total + self._sizes[end] <= self.WINDOW):
+            total += self._sizes[end]
+            end += 1
+        self._have = dict(zip(range(pos, end), get_blobs(self._repo, BlobType.CHUNK, self._ids[pos:end]),
+                              strict=True))
 
 
 class ContentFile(io.RawIOBase):

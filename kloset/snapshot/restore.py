@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import KlosetError, NotFound, UnsafePathError, Unsupported
 from ..exporter import Exporter
 from ..objects import FileInfo
-from .reader import SnapshotReader
+from .reader import Batch, SnapshotReader
 from .rows import row_info, row_pathname
 
 ProgressFn = Callable[[int, int], None]
@@ -83,9 +83,10 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
     def write_all(items: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]]) -> list[str | None]:
         """Write each file; the error of each (None when written)."""
         errors: list[str | None] = []
-        for rel, info, row, xa in items:
+        content = Batch(reader, [row for _, _, row, _ in items])
+        for k, (rel, info, _, xa) in enumerate(items):
             try:
-                exporter.write_file(rel, info, reader.content(row))
+                exporter.write_file(rel, info, content.content(k))
                 exporter.set_attributes(rel, info, xa)
                 errors.append(None)
             except UnsafePathError:
