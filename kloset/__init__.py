@@ -72,8 +72,9 @@ __version__ = "0.1.0"
 def create(location: Location, *, passphrase: str | None = None, plaintext: bool = False) -> Store:
     """Create a store. Encrypted unless ``plaintext``; the passphrase is resolved as for :func:`open`.
 
-    ``location`` is a path, a URL, or a whole connector config (``{"location": "s3://...", "access_key":
-    ...}``) for a connector that needs keys; sources and restore destinations are named the same way."""
+    ``location`` is a path, a URL, ``@name`` (a store entry of the user's config, see docs/config.md), or
+    a whole connector config (``{"location": "s3://...", "access_key": ...}``) for a connector that
+    needs keys; sources and restore destinations are named the same way."""
     from .store import Store
 
     return Store.create(location, passphrase=passphrase, plaintext=plaintext)
@@ -82,8 +83,8 @@ def create(location: Location, *, passphrase: str | None = None, plaintext: bool
 def open(location: Location | None = None, *, passphrase: str | None = None) -> Store:
     """Open a store (the default one when ``location`` is None).
 
-    The passphrase comes from the argument, ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an
-    interactive prompt, in that order."""
+    The passphrase comes from the argument, the store entry's ``passphrase`` or ``passphrase_cmd`` key,
+    ``$KLOSET_PASSPHRASE``, ``$KLOSET_PASSPHRASE_CMD``, or an interactive prompt, in that order."""
     from .location import default_location
     from .store import Store
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,16 +44,17 @@ class Store:
     @classmethod
     def create(cls, location: Location, *, passphrase: str | None = None, plaintext: bool = False,
                **kwargs: Any) -> Store:
-        storage = storage_for(connector_config(location))
-        secret = None if plaintext else passphrases.resolve(passphrase, confirm=True)
-        return cls(Repository.create(storage, secret, **kwargs), location)
+        config, secret = _store_config(location, passphrase)
+        storage = storage_for(config)
+        return cls(Repository.create(storage, None if plaintext else secret(confirm=True), **kwargs), location)
 
     @classmethod
     def open(cls, location: Location, *, passphrase: str | None = None) -> Store:
-        storage = storage_for(connector_config(location))
-        config = StoreConfig.parse(storage.open())
-        secret = passphrases.resolve(passphrase) if config.encrypted else None
-        return cls(Repository(storage, config, config.unlock(secret)), location)
+        config, secret = _store_config(location, passphrase)
+        storage = storage_for(config)
+        store_config = StoreConfig.parse(storage.open())
+        keyring = store_config.unlock(secret() if store_config.encrypted else None)
+        return cls(Repository(storage, store_config, keyring), location)
 
     def close(self) -> None:
         self._repo.close()
@@ -257,9 +259,20 @@ def _sql_viewer() -> Any:
     return viewer("sql")
 
 
+def _store_config(location: Location, passphrase: str | None) -> tuple[dict[str, str], Callable[..., str]]:
+    """A store's connector config, and what resolves its passphrase (see :func:`kloset.passphrase.resolve`).
+
+    The ``passphrase`` and ``passphrase_cmd`` keys (of an entry, or of a config mapping) are taken out:
+    they are kloset's, not the connector's, and must not travel with the config (to backup workers)."""
+    config = connector_config(location, "store")
+    given, command = config.pop("passphrase", None), config.pop("passphrase_cmd", None)
+    return config, partial(passphrases.resolve, given if passphrase is None else passphrase, command=command)
+
+
 def importer_for(source: Location, *, exclude: Iterable[str] = ()) -> Importer:
-    """The importer of a location (a path, a URL or a connector config), as :meth:`Store.backup` makes it."""
-    config = connector_config(source)
+    """The importer of a location (a path, a URL, ``@name`` or a connector config), as :meth:`Store.backup`
+    makes it."""
+    config = connector_config(source, "source")
     return importer_class(config["location"])(config, ImporterOptions(excludes=list(exclude)))
 
 
@@ -269,6 +282,7 @@ def open_or_create_default(passphrase: str | None = None) -> Store:
     try:
         return Store.open(loc, passphrase=passphrase)
     except StoreNotFound:
-        if "://" not in loc:
-            Path(connector_config(loc)["location"]).mkdir(parents=True, exist_ok=True)
+        target = connector_config(loc, "store")["location"]
+        if "://" not in target:
+            Path(target).mkdir(parents=True, exist_ok=True)
         return Store.create(loc, passphrase=passphrase)

@@ -1,4 +1,4 @@
-"""kloset backup: take a snapshot of a directory."""
+"""kloset backup: take a snapshot of a directory, a location, or a named source (``@name``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from .context import Context
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", metavar="PATH",
-                        help="what to back up: a directory or a location (default: the current directory)")
+                        help="what to back up: a directory, a location or a source's @name[:subpath] "
+                             "(default: the current directory)")
     parser.add_argument("--tag", action="append", default=[], metavar="T", help="tag the snapshot (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                         help="skip entries matching a gitignore-style pattern (repeatable)")

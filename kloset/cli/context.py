@@ -8,12 +8,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import kloset
-from kloset.location import default_location, fs_path, scheme_of
+from kloset.location import connector_config, default_location, fs_path, scheme_of
 
 
 @dataclass(frozen=True)
 class Context:
-    """The part of an invocation that comes before the command: ``at LOCATION``, if given."""
+    """The part of an invocation that comes before the command: ``at LOCATION``, if given.
+
+    LOCATION may be ``@name``, a store entry of the user's config (see ``kloset store``)."""
 
     location: str | None = None
     #: True when this process runs the command and nothing else (the ``kloset`` script), so the
@@ -42,9 +44,10 @@ class Context:
 
     def create_store(self, *, plaintext: bool) -> kloset.Store:
         location = self.store_location
-        if scheme_of(location) == "fs":
+        target = connector_config(location, "store")["location"]  # an entry's own location
+        if scheme_of(target) == "fs":
             # `at ~/backups/new create` should not need a separate mkdir -p
-            os.makedirs(fs_path(location), exist_ok=True)
+            os.makedirs(fs_path(target), exist_ok=True)
         return kloset.create(location, plaintext=plaintext)
 
 

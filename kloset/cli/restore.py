@@ -13,7 +13,8 @@ from .context import Context, resolve
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", required=True, metavar="DIR",
-                        help="the directory (or destination location) to restore into; Plakar's -to works too")
+                        help="the directory, destination location or destination's @name[:subpath] to restore "
+                        "into; Plakar's -to works too")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("snapshot", metavar="SNAP[:PATH]",
                         help="the snapshot (ID prefix or latest), and optionally the entry to restore")

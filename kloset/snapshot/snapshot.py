@@ -131,7 +131,7 @@ class Snapshot:
         report = RestoreReport()
         from ..progress import bar
 
-        config = connector_config(to if isinstance(to, Mapping) else str(to))
+        config = connector_config(to if isinstance(to, Mapping) else str(to), "destination")
         with bar(progress, "restore") as fn:
             for p in targets:
                 r = restore(self._reader, exporter_for(config), p, progress=fn)
