@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import unicodedata
 import zlib
 from collections.abc import Iterator
@@ -34,9 +35,10 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from kloset.analyzer import Analysis, Finding
 from kloset.chunking import Chunker, ChunkingParams
 from kloset.compression import compress
+from kloset.connectors.ptar.store import PtarStore
 from kloset.encryption import KDFParams, Keyring, MasterKeys, Sealer
 from kloset.hashing import blob_mac, derive_key, mac
-from kloset.objects import BlobType
+from kloset.objects import BlobType, ResourceType
 from kloset.packfile import PackWriter, blob_ad
 from kloset.repository.config import StoreConfig
 from kloset.repository.locks import _ad as lock_ad
@@ -157,6 +159,32 @@ def scripted_urandom(*values: bytes, time_ns: int | None = None) -> Iterator[Scr
 
 def keyring(encrypted: bool = True) -> Keyring:
     return Keyring(MasterKeys(DATA_KEY, MAC_KEY), encrypted=encrypted)
+
+
+# The ptar vector: a config and resources put in this order (the lock is never sealed; the state put
+# twice is stored once; the pack deleted leaves its bytes, unnamed).
+PTAR_CONFIG = b"kloset golden vector: a ptar's config"
+PTAR_PUTS = [
+    (ResourceType.PACKFILE, bytes([0x22]) * 32, b"pack two"),
+    (ResourceType.STATE, bytes([0x33]) * 32, b"state"),
+    (ResourceType.LOCK, bytes([0x44]) * 32, b"lock"),
+    (ResourceType.PACKFILE, bytes([0x11]) * 32, b"pack one"),
+    (ResourceType.STATE, bytes([0x33]) * 32, b"state"),
+    (ResourceType.PACKFILE, bytes([0x55]) * 32, b"deleted"),
+]
+PTAR_DELETED = (ResourceType.PACKFILE, bytes([0x55]) * 32)
+
+
+def ptar_file(directory: str) -> bytes:
+    """The bytes of the ptar file the fixed puts make, written into ``directory``."""
+    store = PtarStore({"location": f"ptar://{directory}/golden.ptar"})
+    store.create(PTAR_CONFIG)
+    for rtype, rid, data in PTAR_PUTS:
+        store.put(rtype, rid, data)
+    store.delete(*PTAR_DELETED)
+    store.close()
+    with open(f"{directory}/golden.ptar", "rb") as f:
+        return f.read()
 
 
 # -- building -------------------------------------------------------------------------------------------
@@ -334,6 +362,10 @@ def build() -> dict[str, Any]:
     from pyfastcdc.py.constants import GEAR
 
     v["chunking"]["gear_blake3"] = blake3.blake3(b"".join(g.to_bytes(8, "little") for g in GEAR)).hexdigest()
+
+    # the ptar file
+    with tempfile.TemporaryDirectory() as directory:
+        v["ptar"] = {"config": h(PTAR_CONFIG), "file": h(ptar_file(directory))}
     return v
 
 

@@ -1053,3 +1053,45 @@ def test_the_documented_cut_rule_reproduces_the_first_cut_points(run_no: int, co
         got.append(n)
         at += n
     assert got == run["lengths"][:count]
+
+
+# -- the ptar file (section 18) --------------------------------------------------------------------------
+
+
+def test_ptar_the_code_writes_the_vector_from_the_fixed_puts(tmp_path: Path) -> None:
+    assert gen.ptar_file(str(tmp_path)) == x(V["ptar"]["file"])
+
+
+def test_ptar_the_vector_reads_as_the_document_describes() -> None:
+    data = x(V["ptar"]["file"])
+    config = x(V["ptar"]["config"])
+    magic, version, config_length = struct.unpack_from("<8sII", data, 0)
+    assert (magic, version, data[16:16 + config_length]) == (b"KLOSETPT", 1, config)
+    table_offset, table_length, digest, fversion, reserved, fmagic = struct.unpack("<QQ32sII8s", data[-64:])
+    assert (fversion, reserved, fmagic) == (1, 0, b"KLOSETPT")
+    assert table_offset + table_length + 64 == len(data)
+    table = data[table_offset:table_offset + table_length]
+    assert digest == blake3.blake3(data[:16 + config_length] + table).digest()
+    entries = [struct.unpack_from("<B32sQQ", table, i) for i in range(0, len(table), 49)]
+    # Ordered by (type, ID); the lock and the deleted pack are not in it; the state put twice is there once.
+    assert [(t, rid[:1].hex()) for t, rid, _, _ in entries] == [(1, "11"), (1, "22"), (2, "33")]
+    put = {(int(t), rid): body for t, rid, body in gen.PTAR_PUTS}
+    for t, rid, offset, length in entries:
+        assert data[offset:offset + length] == put[(t, rid)]
+
+
+def test_ptar_the_store_reads_the_vector_and_a_flipped_byte_is_an_integrity_error(tmp_path: Path) -> None:
+    from kloset.connectors.ptar.store import PtarStore
+
+    data = x(V["ptar"]["file"])
+    path = tmp_path / "v.ptar"
+    path.write_bytes(data)
+    store = PtarStore({"location": str(path)})
+    assert store.open() == x(V["ptar"]["config"])
+    assert store.get(ResourceType.PACKFILE, bytes([0x11]) * 32) == b"pack one"
+    store.close()
+    table_offset = struct.unpack_from("<Q", data, len(data) - 64)[0]
+    for i in (3, 20, table_offset, table_offset + 60, len(data) - 40, len(data) - 1):
+        path.write_bytes(flipped(data, i))
+        with pytest.raises(IntegrityError):
+            PtarStore({"location": str(path)}).open()
