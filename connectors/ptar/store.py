@@ -141,6 +141,10 @@ class PtarStore(Storage):
         layout.check_id(rid)
         writing = self._writable(f"put a {rtype.name.lower()}")
         if rtype is ResourceType.LOCK:
+            if self._joined:
+                # Backup workers never lock; a process that does is a second writer, whose lock the
+                # writing process, which keeps locks in its memory, could not see.
+                raise Unsupported(f"ptar: {self.path} is being written by another process")
             writing.locks[rid] = bytes(data)
         else:
             self._io(lambda: writing.put((rtype, rid), data), f"put {rid.hex()[:16]}")

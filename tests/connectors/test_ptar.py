@@ -176,13 +176,19 @@ def test_another_process_joins_the_file_being_written(tmp_path: Path) -> None:
     store.put(PACK, resource_id(1), b"from the parent")
     child = in_child(f"""
         from kloset.connectors.ptar.store import PtarStore
+        from kloset.errors import Unsupported
         from kloset.objects import ResourceType
         store = PtarStore({{"location": {location(tmp_path)!r}}})  # rebuilt from the config alone
         store.put(ResourceType.PACKFILE, {resource_id(2)!r}, b"from a worker" * 1000)
         print(store.get(ResourceType.PACKFILE, {resource_id(1)!r}).decode())
+        try:
+            store.put(ResourceType.LOCK, bytes(32), b"a second writer's lock")
+        except Unsupported as e:
+            print("lock refused:", e)
         store.close()
     """)
-    assert child.stdout.strip() == "from the parent", child.stderr
+    assert child.stdout.splitlines()[0] == "from the parent", child.stderr
+    assert "lock refused: ptar:" in child.stdout
     assert store.get(PACK, resource_id(2)) == b"from a worker" * 1000
     store.close()
     reopened = PtarStore({"location": location(tmp_path)})
