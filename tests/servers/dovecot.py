@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
@@ -53,6 +52,9 @@ ssl_key = <{dir}/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
+# Failed logins (a test of a wrong password) would otherwise slow every later login from 127.0.0.1.
+login_trusted_networks = 127.0.0.0/8
 mail_max_userip_connections = 50
 passdb {{
   driver = passwd-file
@@ -91,7 +93,7 @@ class DovecotServer:
     password: str
     ca_file: str  # the self-signed certificate the server presents
     directory: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def log(self) -> str:
@@ -110,19 +112,44 @@ class DovecotServer:
         imap.login(self.user, self.password)
         return imap
 
+    def start(self) -> None:
+        """Start dovecot (again, after :meth:`stop`, on the same mail and ports)."""
+        with open(self.directory / "stdout.log", "ab") as out:
+            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.directory / "dovecot.conf")],
+                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        _wait_ready(self.process, self.port, self.directory)
+
     def stop(self) -> None:
-        """SIGTERM to dovecot's own process; its children close their connections as it goes."""
-        _terminate(self.process)
+        """SIGTERM to dovecot's own process, then at once to the processes it started.
 
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+        Left to dovecot, its processes serve their open connections for seconds after it stops and
+        it waits for them: this way clients see the stop at once."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        children = _children(process.pid)
         process.send_signal(signal.SIGTERM)
+        _signal(children)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _signal(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started, theirs in turn after them."""
+    try:
+        direct = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return direct + [grandchild for child in direct for grandchild in _children(child)]
 
 
 def free_port() -> int:
@@ -177,7 +204,7 @@ def dovecot(*, implicit_tls: bool = False, user: str = "test", password: str = "
     """Start a dovecot, yield how to reach it, stop it and remove its folder."""
     directory = Path(tempfile.mkdtemp(prefix="kloset-dovecot-"))
     directory.chmod(0o755)
-    process: subprocess.Popen[bytes] | None = None
+    server = None
     try:
         ca_file = write_certificate(directory)
         (directory / "users").write_text(f"{user}:{{PLAIN}}{password}::::\n")
@@ -188,18 +215,10 @@ def dovecot(*, implicit_tls: bool = False, user: str = "test", password: str = "
         (directory / "dovecot.conf").write_text(_CONFIG.format(
             dir=directory, host=HOST, port=port, uid=NOBODY,
             tls_address=HOST if tls_port else "", tls_port=tls_port or 0))
-        with open(directory / "stdout.log", "wb") as out:
-            process = subprocess.Popen([DOVECOT, "-F", "-c", str(directory / "dovecot.conf")],
-                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        _wait_ready(process, port, directory)
-        server = DovecotServer(HOST, port, tls_port, user, password, str(ca_file), directory, process)
+        server = DovecotServer(HOST, port, tls_port, user, password, str(ca_file), directory)
+        server.start()
         yield server
     finally:
-        if process is not None:
-            _terminate(process)
+        if server is not None:
+            server.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def tls_context(server: DovecotServer) -> ssl.SSLContext:
-    """A client context that trusts the server's certificate."""
-    return ssl.create_default_context(cafile=server.ca_file)
