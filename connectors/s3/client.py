@@ -48,6 +48,8 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]\Z")
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 _DENIED = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
                      "ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed", "403"})
+# What OpenSSL says when it has a certificate it does not trust (rather than no TLS at all).
+_UNVERIFIED = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "Hostname mismatch", "doesn't match")
 _BUSY = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "RequestTimeTooSkewed",
                    "OperationAborted", "ConditionalRequestConflict"})
 
@@ -164,7 +166,9 @@ def translate(e: Exception, what: str) -> KlosetError:
             return TransientError(message)
         return KlosetError(message)
     if isinstance(e, SSLError):
-        return AuthenticationError(f"s3: {what}: TLS verification of the endpoint failed: {e}")
+        if any(sign in str(e) for sign in _UNVERIFIED):
+            return AuthenticationError(f"s3: {what}: TLS verification of the endpoint failed: {e}")
+        return ConfigError(f"s3: {what}: no TLS handshake with the endpoint (use_tls=false for plain HTTP): {e}")
     if isinstance(e, (EndpointConnectionError, ConnectionClosedError, BotoConnectionError, HTTPClientError)):
         return TransientError(message)
     if isinstance(e, (NoCredentialsError, PartialCredentialsError)):

@@ -15,6 +15,7 @@ benchmark script uses it as well.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import logging
@@ -23,6 +24,7 @@ import socket
 import ssl
 import tempfile
 import urllib.request
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -81,15 +83,12 @@ class MotoServer:
         self.port = self._server.get_host_and_port()[1]
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket, so that connections are refused at once."""
+        """Stop serving, close the listening socket and drop open connections: from then on, connecting
+        is refused at once."""
         server, self._server = self._server, None
         if server is None:
             return
         server.stop()
-        # stop() leaves werkzeug's listening socket open: a client would connect and wait for nothing.
-        inner = getattr(server, "_server", None)
-        if inner is not None:
-            inner.socket.close()
 
     def enable_auth(self) -> None:
         """Create an IAM user allowed everything, use its key, and have moto check every signature."""
@@ -119,22 +118,44 @@ class MotoServer:
 
 def _threaded_server(host: str, port: int, context: ssl.SSLContext | None) -> Any:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    if context is None:
-        return ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    class TLSMotoServer(ThreadedMotoServer):
-        """moto's threaded server behind TLS (moto's own class takes no certificate)."""
+    class MotoThread(ThreadedMotoServer):
+        """moto's threaded server, optionally behind TLS, that can also drop its open connections.
+
+        werkzeug serves each keep-alive connection in a thread of its own that outlives the server's
+        shutdown: without dropping them, a "stopped" server would go on answering a client's pooled
+        connections."""
+
+        connections: weakref.WeakSet[socket.socket]
 
         def _server_entry(self) -> None:
+            self.connections = weakref.WeakSet()
             app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server(self._ip_address, self._port, app, True, ssl_context=context)
-            self._server_ready_event.set()
-            self._server.serve_forever()
+            server = make_server(self._ip_address, self._port, app, True, ssl_context=context)
+            accept = server.get_request
 
-    return TLSMotoServer(ip_address=host, port=port, verbose=False)
+            def get_request() -> tuple[socket.socket, Any]:
+                conn, address = accept()
+                self.connections.add(conn)
+                return conn, address
+
+            server.get_request = get_request  # type: ignore[method-assign]
+            self._server = server
+            self._server_ready_event.set()
+            server.serve_forever()
+
+        def stop(self) -> None:
+            super().stop()
+            if self._server is not None:
+                # stop() leaves the listening socket open: clients would connect and wait for nothing.
+                self._server.socket.close()
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    return MotoThread(ip_address=host, port=port, verbose=False)
 
 
 def _self_signed_context() -> ssl.SSLContext:
@@ -176,7 +197,7 @@ def free_port() -> int:
 def moto_server(auth: bool = False, tls: bool = False) -> Iterator[MotoServer]:
     """A moto S3 server on 127.0.0.1 and a free port, stopped on exit; over TLS with a self-signed
     certificate when ``tls``."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # it logs every request, and bad ones
     server = MotoServer(tls)
     server.start()
     try:
