@@ -1,9 +1,9 @@
 """kloset archive: stream a snapshot, or a subtree of it, out as a tar or zip archive.
 
 Entries are written in snapshot order (a directory before what it holds), one index piece in memory at a
-time, and file content is copied through in pieces: nothing is held whole. Names are relative to the
-snapshot's root, or to the directory given; a name that could land outside the extraction directory is
-never written (the entry is left out and the exit code says so).
+time (:meth:`kloset.Snapshot.entries`), and file content is copied through in pieces: nothing is held
+whole. Names are relative to the snapshot's root, or to the directory given; a name that could land
+outside the extraction directory is never written (the entry is left out and the exit code says so).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from kloset import ConfigError, UnsafePathError
 
 from .context import Context, resolve
 
-_COLUMNS = ["path", "type", "mode", "uid", "gid", "user", "group", "size", "mtime", "target"]
+_COLUMNS = ["path", "type", "mode", "uid", "gid", "user", "group", "size", "mtime", "target", "object_id", "chunks"]
 _COPY = 1 << 20
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 
@@ -67,16 +67,10 @@ def entries(snap: kloset.Snapshot, base: str) -> Iterator[tuple[str, dict[str, A
     if row["type"] != "dir":
         yield base.rsplit("/", 1)[-1], row
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     prefix = base.rstrip("/") + "/"
-    for piece_id, _ in snap.table_pieces("files"):
-        t = pq.ParquetFile(pa.BufferReader(snap.read_piece("files", piece_id))).read(columns=_COLUMNS)
-        t = t.set_column(t.column_names.index("mtime"), "mtime", t.column("mtime").cast(pa.int64()))
-        for r in t.to_pylist():
-            if r["path"].startswith(prefix) and len(r["path"]) > len(prefix):
-                yield r["path"][len(prefix):], r
+    for r in snap.entries(_COLUMNS):
+        if r["path"].startswith(prefix) and len(r["path"]) > len(prefix):
+            yield r["path"][len(prefix):], r
 
 
 def safe(name: str) -> bool:
@@ -115,7 +109,7 @@ def _tar_entry(tar: tarfile.TarFile, snap: kloset.Snapshot, name: str, row: dict
     if kind == "file":
         info.size = row["size"]
         # Buffered: tarfile takes a short read for the end of the data, and content comes chunk by chunk.
-        with io.BufferedReader(snap.open(row["path"]), _COPY) as f:
+        with io.BufferedReader(snap.open_entry(row), _COPY) as f:
             tar.addfile(info, f)
         return
     if kind == "dir":
@@ -144,7 +138,7 @@ def _zip_entry(zf: zipfile.ZipFile, snap: kloset.Snapshot, name: str, row: dict[
     else:
         info.file_size = row["size"]  # known before writing, so zip64 is chosen when needed
         info.compress_type = zipfile.ZIP_DEFLATED
-        with snap.open(row["path"]) as src, zf.open(info, "w") as dst:
+        with snap.open_entry(row) as src, zf.open(info, "w") as dst:
             shutil.copyfileobj(src, dst, _COPY)
 
 

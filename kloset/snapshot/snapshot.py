@@ -113,6 +113,18 @@ class Snapshot:
         """A read-only binary file object over one file's content."""
         return self._reader.open(path)
 
+    def entries(self, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The file index row by row, in snapshot order, one piece in memory at a time (times as integer
+        nanoseconds): a walk over every entry that stays small however many there are."""
+        return self._reader.rows("files", columns)
+
+    def open_entry(self, row: Mapping[str, Any]) -> ContentFile:
+        """:meth:`open` for a row of :meth:`entries` (with ``type``, ``size``, ``object_id`` and ``chunks``),
+        without looking its path up again."""
+        if row["type"] != "file":
+            raise NotFound(f"{row.get('path')}: not a regular file (a {row['type']})")
+        return ContentFile(self._repo, self._reader.chunks_of(dict(row)))
+
     def read_bytes(self, path: str) -> bytes:
         with self.open(path) as f:
             return f.readall()
