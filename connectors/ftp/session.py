@@ -244,7 +244,7 @@ class Session:
         s = self.settings
         ftp: ftplib.FTP
         if s.tls:
-            ftp = ftplib.FTP_TLS(context=_tls_context(s.verify), timeout=s.timeout, encoding="latin-1")
+            ftp = _TLSConnection(context=_tls_context(s.verify), timeout=s.timeout, encoding="latin-1")
         else:
             ftp = ftplib.FTP(timeout=s.timeout, encoding="latin-1")
         step = f"connect to {s.address}"
@@ -284,6 +284,20 @@ class Session:
                 ftp.sendcmd("OPTS UTF8 ON")
             if "MLST" in self._features:
                 ftp.sendcmd("OPTS MLST " + _FACTS)
+
+
+class _TLSConnection(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS session.
+
+    Servers may demand it (vsftpd does by default: a data connection that starts a session of its own
+    is refused), and a resumed session skips most of a handshake per file."""
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:  # type: ignore[attr-defined]
+            session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+        return conn, size
 
 
 def _secure(ftp: ftplib.FTP_TLS, step: str) -> None:

@@ -24,6 +24,7 @@ from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFoun
 from kloset.exporter import Exporter
 from kloset.importer import Importer, ImporterOptions
 from kloset.objects import EntryType, FileInfo, Record, entry_type
+from kloset.snapshot.workers import picklable
 from kloset.testing.exporter_suite import MTIME_NS, ExporterConformance, file_info, link_info
 from kloset.testing.importer_suite import SYMLINKS, TREE, ImporterConformance, build_tree
 
@@ -224,6 +225,13 @@ def test_a_file_closed_before_its_end_leaves_the_session_usable(server: FTPServe
         assert f.read(10) == (server.root / "tree" / "big.bin").read_bytes()[:10]
     assert read(records["/tree/dir.x"]) == TREE["dir.x"]
     importer.close()
+
+
+def test_content_is_read_in_this_process(server: FTPServer) -> None:
+    # Openers hold the importer's connections, so they cannot travel to the backup's worker processes:
+    # a server failing mid-backup then stops it with the typed error rather than a dead worker.
+    records = scan(FTPImporter(server.config("/tree")))
+    assert picklable(records["/tree/a.txt"].open) is False
 
 
 def test_a_file_removed_before_reading_is_an_os_error(server: FTPServer) -> None:
