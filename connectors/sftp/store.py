@@ -1,0 +1,221 @@
+"""A store on an SFTP server, in the fs store's layout (see kloset.connectors.fs.store)::
+
+    CONFIG                       the config bytes written once by create()
+    packfiles/<2 hex>/<64 hex>   packfiles, bucketed by the first byte of their ID
+    states/<2 hex>/<64 hex>      index deltas, bucketed likewise
+    locks/<64 hex>               locks
+
+Every write goes to a ``.tmp-`` name in the destination directory, then the posix-rename extension
+moves it into place, replacing whatever was there: a reader sees a whole resource or none. A writer
+killed half way leaves a temporary file, which :meth:`SFTPStore.list` never returns (only names of
+exactly 64 hex digits are listed). Files are made 0600 and directories 0700.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import re
+import secrets
+import stat
+
+import paramiko
+
+from kloset.connectors.fs.store import TMP_PREFIX
+from kloset.errors import ConfigError, NotFound, StoreNotFound
+from kloset.objects import ID_SIZE, ResourceType
+from kloset.storage import Storage
+
+from .session import Session, read_range
+
+_TYPE_DIRS = {ResourceType.PACKFILE: "packfiles", ResourceType.STATE: "states", ResourceType.LOCK: "locks"}
+_BUCKETED = frozenset({ResourceType.PACKFILE, ResourceType.STATE})
+_ID_NAME = re.compile(r"[0-9a-f]{64}\Z")
+
+
+class SFTPStore(Storage):
+    """A store in a directory of an SFTP server; every method is safe from several threads."""
+
+    protocols = ("sftp",)
+
+    def __init__(self, config: dict[str, str]) -> None:
+        super().__init__(config)
+        self._session = Session(config)
+        self._root: str | None = None
+
+    @property
+    def root(self) -> str:
+        """The store's absolute path on the server."""
+        if self._root is None:
+            self._root = self._session.resolve(self._session.target.path).rstrip("/") or "/"
+        return self._root
+
+    def create(self, config: bytes) -> None:
+        """Make the layout, then write CONFIG last: CONFIG is what marks the directory as a store.
+        Raises ConfigError when the location holds anything already."""
+        root = self.root
+
+        def create(sftp: paramiko.SFTPClient) -> None:
+            _makedirs(sftp, root)
+            if sftp.listdir(root):
+                what = "a store" if _exists(sftp, f"{root}/CONFIG") else "files but no store"
+                raise ConfigError(f"sftp: {self._session.where}:{root} already holds {what}")
+            for rtype, name in _TYPE_DIRS.items():
+                sftp.mkdir(f"{root}/{name}", 0o700)
+                if rtype in _BUCKETED:
+                    for bucket in range(256):
+                        sftp.mkdir(f"{root}/{name}/{bucket:02x}", 0o700)
+            self._write(sftp, root, "CONFIG", config, replace=False)
+
+        self._session.call(create, f"create store {root}", retry=False)
+
+    def open(self) -> bytes:
+        path = f"{self.root}/CONFIG"
+        try:
+            return self._session.call(lambda sftp: _read(sftp, path, 0, None), f"open store {self.root}")
+        except NotFound as e:
+            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
+
+    def list(self, rtype: ResourceType) -> list[bytes]:
+        top = f"{self.root}/{_TYPE_DIRS[rtype]}"
+
+        def listing(sftp: paramiko.SFTPClient) -> list[bytes]:
+            if rtype not in _BUCKETED:
+                return [bytes.fromhex(n) for n in sftp.listdir(top) if _ID_NAME.match(n)]
+            ids: list[bytes] = []
+            for bucket in sftp.listdir_attr(top):
+                if len(bucket.filename) == 2 and stat.S_ISDIR(bucket.st_mode or 0):
+                    # A name in the wrong bucket could never be read back, so it is not listed.
+                    ids += [bytes.fromhex(n) for n in sftp.listdir(f"{top}/{bucket.filename}")
+                            if _ID_NAME.match(n) and n.startswith(bucket.filename)]
+            return ids
+
+        try:
+            return self._session.call(listing, f"list {_TYPE_DIRS[rtype]}")
+        except NotFound as e:
+            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
+
+    def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
+        directory, name = self._place(rtype, rid)
+
+        def put(sftp: paramiko.SFTPClient) -> None:
+            try:
+                self._write(sftp, directory, name, data)
+            except FileNotFoundError:
+                if rtype not in _BUCKETED:
+                    raise
+                # A bucket lost on the way (a copy that drops empty directories): made again, without
+                # parents, since a missing type directory means there is no store.
+                _mkdir_if_missing(sftp, directory)
+                self._write(sftp, directory, name, data)
+
+        try:
+            self._session.call(put, f"put {_TYPE_DIRS[rtype]}/{name}")
+        except NotFound as e:
+            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
+        return len(data)
+
+    def get(self, rtype: ResourceType, rid: bytes, offset: int = 0, length: int | None = None) -> bytes:
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError(f"bad range: offset={offset} length={length}")
+        directory, name = self._place(rtype, rid)
+        return self._session.call(lambda sftp: _read(sftp, f"{directory}/{name}", offset, length),
+                                  f"get {_TYPE_DIRS[rtype]}/{name}")
+
+    def delete(self, rtype: ResourceType, rid: bytes) -> None:
+        directory, name = self._place(rtype, rid)
+
+        def delete(sftp: paramiko.SFTPClient) -> None:
+            try:
+                sftp.remove(f"{directory}/{name}")
+            except FileNotFoundError:
+                return
+
+        self._session.call(delete, f"delete {_TYPE_DIRS[rtype]}/{name}")
+
+    def size(self) -> int:
+        """Bytes in every file of the store, temporary files included since they take space too."""
+        root = self.root
+
+        def size(sftp: paramiko.SFTPClient) -> int:
+            total, stack = 0, [root]
+            while stack:
+                directory = stack.pop()
+                for entry in sftp.listdir_attr(directory):
+                    if stat.S_ISDIR(entry.st_mode or 0):
+                        stack.append(f"{directory}/{entry.filename}")
+                    else:
+                        total += entry.st_size or 0
+            return total
+
+        try:
+            return self._session.call(size, f"size of {root}")
+        except NotFound as e:
+            raise StoreNotFound(f"sftp: no store at {self._session.where}:{root}") from e
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _place(self, rtype: ResourceType, rid: bytes) -> tuple[str, str]:
+        if len(rid) != ID_SIZE:
+            raise ValueError(f"a resource ID is {ID_SIZE} bytes, not {len(rid)}")
+        name = rid.hex()
+        top = f"{self.root}/{_TYPE_DIRS[rtype]}"
+        return (f"{top}/{name[:2]}", name) if rtype in _BUCKETED else (top, name)
+
+    def _write(self, sftp: paramiko.SFTPClient, directory: str, name: str, data: bytes | bytearray, *,
+               replace: bool = True) -> None:
+        """Write ``directory/name`` through a temporary name and posix-rename it into place; with
+        ``replace=False`` the plain SFTP rename, which fails when the name exists, so that of two racing
+        creates one wins."""
+        tmp = f"{directory}/{TMP_PREFIX}{name}-{secrets.token_hex(8)}"
+        f = sftp.open(tmp, "wbx")
+        try:
+            try:
+                f.chmod(0o600)
+                f.set_pipelined(True)  # no wait for each 32 KiB request's answer
+                f.write(bytes(data) if isinstance(data, bytearray) else data)
+            finally:
+                f.close()
+            (sftp.posix_rename if replace else sftp.rename)(tmp, f"{directory}/{name}")
+        except BaseException:
+            # When the connection is gone too, what is left is a temporary file, which is never listed.
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                sftp.remove(tmp)
+            raise
+
+
+def _read(sftp: paramiko.SFTPClient, path: str, offset: int, length: int | None) -> bytes:
+    with sftp.open(path, "rb") as f:
+        size = f.stat().st_size or 0
+        return read_range(f, offset, size if length is None else min(size, offset + length))
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _mkdir_if_missing(sftp: paramiko.SFTPClient, path: str) -> None:
+    try:
+        sftp.mkdir(path, 0o700)
+    except OSError as e:
+        if not _exists(sftp, path):
+            raise FileNotFoundError(errno.ENOENT, str(e), path) from e
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    """``mkdir -p`` on the server."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        current = "/" + "/".join(parts[:i])
+        try:
+            if stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                continue
+            raise ConfigError(f"sftp: {current} exists and is not a directory")
+        except FileNotFoundError:
+            sftp.mkdir(current, 0o700)
+
