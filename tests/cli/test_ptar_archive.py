@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_cli import _isolated  # noqa: F401  # autouse: caches, data and passphrase of the test's own
+from test_cli import _isolated, kloset_process  # noqa: F401  # autouse: caches, data and passphrase of the test's own
 
 import kloset
 from kloset.cli.archive import safe
@@ -95,6 +95,21 @@ def test_ptar_refuses_an_existing_file_and_leaves_none_when_a_path_fails(
     assert code == 3, err
     assert not (tmp_path / "bad.ptar").exists()
     assert not [p for p in tmp_path.iterdir() if "bad.ptar" in p.name]
+
+
+@pytest.mark.slow
+def test_ptar_as_a_real_process_reads_with_its_worker_processes_into_the_file(tmp_path: Path, src: Path) -> None:
+    # More content than a backup reads in its own process: forked workers write into the file too.
+    (src / "large").mkdir()
+    for n in range(24):
+        (src / "large" / f"{n}.bin").write_bytes(os.urandom(1 << 20))
+    out = tmp_path / "proc.ptar"
+    done = kloset_process("ptar", "--plaintext", "-o", str(out), str(src))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if "ptar" in p.name) == ["proc.ptar"]
+    with kloset.open(str(out)) as store:
+        assert store.check().ok
+        assert store.snapshot().read_bytes(str(src / "large" / "23.bin")) == (src / "large" / "23.bin").read_bytes()
 
 
 def _archive(capsys: pytest.CaptureFixture[str], ptar: Path, tmp_path: Path, fmt: str, ref: str = "latest") -> Path:
