@@ -16,6 +16,7 @@ from .errors import ConfigError, KlosetError
 from .exporter import Exporter
 from .importer import Importer
 from .location import scheme_of
+from .repository.backends import wrap
 from .storage import Storage
 
 GROUPS = {"storage": "kloset.storage", "importer": "kloset.importers", "exporter": "kloset.exporters",
@@ -54,8 +55,9 @@ def schemes(kind: str) -> list[str]:
 
 
 def storage_for(config: dict[str, str]) -> Storage:
+    """The store a connector config names, ready for use: with retries and its concurrency limit."""
     cls: type[Storage] = connector_class("storage", scheme_of(config["location"]), Storage)
-    return cls(config)
+    return wrap(cls(config))
 
 
 def importer_class(location: str) -> type[Importer]:

@@ -17,6 +17,7 @@ from ..packfile import open_blob
 from ..storage import Storage
 from .config import StoreConfig
 from .locks import Lock
+from .packcache import PackCache, cache_bytes
 from .state import Index, IndexCache, StateDelta
 from .transaction import Transaction
 
@@ -36,6 +37,10 @@ class Repository:
         root = cache_root if cache_root is not None else default_cache_root()
         self.cache_dir: Path | None = root / config.store_id.hex() if use_cache else None
         self._cache = IndexCache(storage, keyring, self.cache_dir)
+        # Metadata ranges of packs kept locally (see packcache): the blob type is known here only, and the
+        # folder only once the store's ID is, so the cache hooks in here rather than wrap the storage.
+        budget = cache_bytes(storage.config) if self.cache_dir is not None else 0
+        self._packs = PackCache(self.cache_dir / "packs", budget) if self.cache_dir is not None and budget else None
         self._index: Index | None = None
         self._sealers: dict[bytes, Sealer] = {}
         self._lock = threading.Lock()
@@ -101,14 +106,33 @@ class Repository:
         t, pack_id, wrapped, offset, length = self.index.locate(blob_id)
         if t != blob_type:
             raise IntegrityError(f"blob {blob_id.hex()[:16]} is a {BlobType(t).name}, not a {blob_type.name}")
+        packs = self._packs if t != BlobType.CHUNK else None
+        if packs is not None and (cached := packs.get(pack_id, offset, length)) is not None:
+            try:
+                return self._open_blob(blob_type, blob_id, wrapped, pack_id, cached, verify)
+            except IntegrityError:
+                # The cache checks its own entries; one that passes and still fails the tag was replaced
+                # by someone: the store decides.
+                packs.drop(pack_id, offset, length)
+        sealed = self._read_pack(pack_id, offset, length)
+        data = self._open_blob(blob_type, blob_id, wrapped, pack_id, sealed, verify)
+        if packs is not None:
+            packs.put(pack_id, offset, length, sealed)  # only once its tag verified
+        return data
+
+    def _read_pack(self, pack_id: bytes, offset: int, length: int) -> bytes:
         try:
             sealed = self.storage.get(ResourceType.PACKFILE, pack_id, offset, length)
         except NotFound as e:
             raise IntegrityError(f"packfile {pack_id.hex()[:16]} is missing") from e
         if len(sealed) != length:
             raise IntegrityError(f"packfile {pack_id.hex()[:16]} is truncated")
+        return sealed
+
+    def _open_blob(self, blob_type: BlobType, blob_id: bytes, wrapped: bytes, pack_id: bytes, sealed: bytes,
+                   verify: bool) -> bytes:
         try:
-            data = open_blob(self.sealer(wrapped), t, blob_id, sealed)
+            data = open_blob(self.sealer(wrapped), blob_type, blob_id, sealed)
             if verify and blob_mac(self.keyring.mac_key, blob_type, data) != blob_id:
                 raise IntegrityError("content does not match its ID")
         except IntegrityError as e:
