@@ -53,6 +53,9 @@ class Sealed:
             table = os.pread(self._fd, table_length, table_offset)
             self.contents = layout.parse(path, head, table, tail)
             self.size = size
+        except OSError as e:
+            os.close(self._fd)
+            raise oserror(e, f"open {path}") from e
         except BaseException:
             os.close(self._fd)
             raise

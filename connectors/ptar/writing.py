@@ -75,8 +75,8 @@ class Writing:
         try:
             # What a crashed writer left under these names is discarded: nobody holds it any more.
             os.ftruncate(fd, 0)
-            journal = os.open(journal_name, _APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, layout.header(config))
+            journal = os.open(journal_name, _APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as e:
             os.close(fd)
             raise oserror(e, f"create {path}") from e

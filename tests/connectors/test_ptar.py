@@ -14,7 +14,7 @@ import pytest
 import kloset
 from kloset.connectors.ptar import layout
 from kloset.connectors.ptar.store import PtarStore
-from kloset.errors import ConfigError, IntegrityError, NotFound, StoreNotFound, Unsupported
+from kloset.errors import ConfigError, IntegrityError, KlosetError, NotFound, StoreNotFound, Unsupported
 from kloset.objects import ResourceType
 from kloset.storage import Mode
 from kloset.testing.storage_suite import CONFIG, payload, resource_id
@@ -143,6 +143,9 @@ def test_a_file_that_is_not_a_ptar_is_an_integrity_error_and_a_missing_one_is_no
         PtarStore({"location": str(tmp_path / "other.ptar")}).open()
     with pytest.raises(StoreNotFound):
         PtarStore({"location": str(tmp_path / "none.ptar")}).open()
+    (tmp_path / "dir.ptar").mkdir()
+    with pytest.raises(KlosetError, match="ptar: open"):
+        PtarStore({"location": str(tmp_path / "dir.ptar")}).open()
     with pytest.raises(NotFound):
         PtarStore({"location": str(tmp_path / "no-such-dir" / "x.ptar")}).create(CONFIG)
     with pytest.raises(ConfigError):
