@@ -14,7 +14,8 @@ from kloset.errors import KlosetError, NotFound, UnsafePathError, Unsupported
 from kloset.exporter import Exporter
 from kloset.objects import EntryType, FileInfo
 
-from .session import Session, refused_as_unknown, settings_of, translate, wire
+from .session import Session, refused_as_unknown, translate, wire
+from .settings import settings_of
 
 _TEMP_PREFIX = ".kloset-"
 

@@ -22,7 +22,8 @@ from kloset.importer import Importer, ImporterOptions
 from kloset.objects import EntryType, FileInfo, Record
 
 from .listing import Entry, from_facts, modify_ns, parse_facts, parse_list
-from .session import Session, listing_lines, refused_as_unknown, settings_of, translate, wire
+from .session import Session, listing_lines, refused_as_unknown, translate, wire
+from .settings import settings_of
 
 
 class FTPImporter(Importer):

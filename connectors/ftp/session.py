@@ -1,5 +1,5 @@
-"""One FTP server as the importer and the exporter see it: its settings, a pool of logged-in ftplib
-connections, and the translation of ftplib's failures into kloset's errors.
+"""One FTP server as the importer and the exporter see it: a pool of logged-in ftplib connections, and
+the translation of ftplib's failures into kloset's errors.
 
 An ftplib connection is not thread-safe, and a transfer holds its control connection until the
 server's final reply, so every operation takes a connection of its own from a small pool and gives it
@@ -18,20 +18,17 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
 
-from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFound, TransientError
+from kloset.errors import AuthenticationError, KlosetError, NotFound, TransientError
+
+from .settings import Settings
 
 T = TypeVar("T")
 
-DEFAULT_PORT = 21
-DEFAULT_TIMEOUT = 10.0
 _MAX_IDLE = 4  # connections kept between operations; more are opened while more threads need them
 _FACTS = "type;size;modify;unix.mode;unix.uid;unix.gid;unix.owner;unix.group;"
 _UNKNOWN_COMMAND = ("500", "502", "504")
-_FLAGS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def wire(text: str) -> str:
@@ -47,72 +44,6 @@ def native(text: str) -> str:
 def refused_as_unknown(e: ftplib.Error) -> bool:
     """True when the server answered that it does not know the command (rather than that it failed)."""
     return str(e)[:3] in _UNKNOWN_COMMAND
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What a connector config says, checked: ``ftp://[USER@]HOST[:PORT]/PATH`` and the keys."""
-
-    host: str
-    port: int
-    path: str
-    username: str
-    password: str
-    tls: bool
-    verify: bool
-    passive: bool
-    timeout: float
-
-    @property
-    def origin(self) -> str:
-        return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def settings_of(config: dict[str, str]) -> Settings:
-    location = config.get("location", "")
-    parts = urlsplit(location)
-    if parts.scheme.lower() != "ftp" or not parts.hostname:
-        raise ConfigError(f"ftp: {location!r} is not a location of the form ftp://[USER@]HOST[:PORT]/PATH")
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError as e:
-        raise ConfigError(f"ftp: {location!r} has an invalid port") from e
-    if parts.password is not None:
-        raise ConfigError("ftp: give the password in the password key, not in the location")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"ftp: {location!r} has a query or fragment, which FTP locations do not take")
-    segments = [s for s in unquote(parts.path, errors="surrogateescape").split("/") if s not in ("", ".")]
-    if ".." in segments:
-        raise ConfigError(f"ftp: {location!r}: '..' is not allowed in the path")
-    user = unquote(parts.username) if parts.username else ""
-    if user and config.get("username", user) != user:
-        raise ConfigError(f"ftp: the location names user {user!r} and the username key {config['username']!r}")
-    tls = config.get("tls", "none").lower()
-    if tls not in ("none", "explicit"):
-        raise ConfigError(f"ftp: tls must be none or explicit, not {tls!r}")
-    try:
-        timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
-    except ValueError as e:
-        raise ConfigError(f"ftp: timeout must be a number of seconds, not {config['timeout']!r}") from e
-    if not timeout > 0:
-        raise ConfigError("ftp: timeout must be positive")
-    return Settings(host=parts.hostname, port=port, path="/" + "/".join(segments),
-                    username=user or config.get("username") or "anonymous", password=config.get("password", ""),
-                    tls=tls == "explicit", verify=not _flag(config, "tls_no_verify", False),
-                    passive=_flag(config, "passive", True), timeout=timeout)
-
-
-def _flag(config: dict[str, str], key: str, default: bool) -> bool:
-    value = config.get(key)
-    if value is None:
-        return default
-    if value.lower() not in _FLAGS:
-        raise ConfigError(f"ftp: {key} must be true or false, not {value!r}")
-    return _FLAGS[value.lower()]
 
 
 def translate(e: BaseException, what: str) -> KlosetError:

@@ -19,7 +19,7 @@ from servers.ftp import FTPServer, ftp_server
 import kloset
 from kloset.cli.main import main
 from kloset.connectors.ftp.exporter import FTPExporter
-from kloset.connectors.ftp.importer import FTPImporter
+from kloset.connectors.ftp.importer import FTPImporter, RemoteFile
 from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFound, TransientError, Unsupported
 from kloset.exporter import Exporter
 from kloset.importer import Importer, ImporterOptions
@@ -143,6 +143,16 @@ def test_closed_port_is_a_transient_error_at_once() -> None:
     with pytest.raises(TransientError, match=r"^ftp: connect to 127\.0\.0\.1"):
         FTPImporter({"location": f"ftp://127.0.0.1:{closed_port()}/"})
     assert time.monotonic() - start < 2
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # connections are accepted by the kernel, and no greeting ever comes
+        start = time.monotonic()
+        with pytest.raises(TransientError, match="timed out"):
+            FTPImporter({"location": f"ftp://127.0.0.1:{silent.getsockname()[1]}/", "timeout": "0.5"})
+    assert time.monotonic() - start < 3
 
 
 def test_a_server_without_tls_asked_for_tls_is_an_authentication_error(server: FTPServer) -> None:
@@ -341,6 +351,28 @@ def test_server_stopped_mid_backup_fails_cleanly_and_the_next_run_succeeds(tmp_p
     assert snap.errors().empty
     assert len(snap.files()) == 41
     assert store.check().ok
+
+
+def test_an_unchanged_tree_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = build_tree(tmp_path)
+    for rel in SYMLINKS:
+        (tree / rel).unlink()  # MLSD shows a link as its target: it would change with a.txt
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    reads: list[str] = []
+    begin = RemoteFile._begin
+
+    def counted(self: RemoteFile) -> tuple[object, object]:
+        reads.append(self._path)
+        return begin(self)
+
+    monkeypatch.setattr(RemoteFile, "_begin", counted)
+    with ftp_server(tmp_path) as s:
+        store.backup(s.config("/tree"))
+        first = len(reads)
+        (tmp_path / "tree" / "a.txt").write_bytes(b"changed\n")
+        second = store.backup(s.config("/tree"))
+    assert first > 1 and reads[first:] == ["/tree/a.txt"]
+    assert second.open("/tree/a.txt").read() == b"changed\n"
 
 
 class Vanishing(FTPImporter):
