@@ -24,11 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servers.dovecot import DovecotServer, dovecot  # noqa: E402
+from servers.dovecot import DovecotServer, dovecot
 
 MAILBOXES = {"INBOX": 0.6, "Archive/2024": 0.3, "Work/Projects": 0.1}
-WORDS = ("meeting budget report invoice schedule review draft update project deadline customer "
-         "release quarter travel expense contract proposal agenda summary feedback").split()
+WORDS = ["meeting", "budget", "report", "invoice", "schedule", "review", "draft", "update", "project",
+         "deadline", "customer", "release", "quarter", "travel", "expense", "contract", "proposal",
+         "agenda", "summary", "feedback"]
 FLAGS: tuple[tuple[bytes, ...], ...] = ((b"\\Seen",), (b"\\Seen", b"\\Answered"), (), (b"\\Flagged",),
                                         (b"\\Seen", b"$Label1"))
 PASSPHRASE = "imap benchmark passphrase"
