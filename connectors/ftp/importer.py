@@ -67,12 +67,12 @@ class FTPImporter(Importer):
 
     def scan(self) -> Iterator[Record]:
         root = self.root
-        info = self._stat_root()
-        if info.type is not EntryType.DIR:
-            yield self._record(root, (info.name, info, "", None))
+        root_info = self._stat_root()
+        if root_info.type is not EntryType.DIR:
+            yield self._record(root, (root_info.name, root_info, "", None))
             return
         children, error = self._children(root, "")
-        yield Record(pathname=root, info=info, error=error)
+        yield Record(pathname=root, info=root_info, error=error)
         # An explicit stack, as in the fs walk: deep trees exist.
         stack: list[tuple[str, str, Iterator[Entry]]] = [(root, "", iter(children))]
         while stack:
@@ -81,14 +81,14 @@ class FTPImporter(Importer):
             if entry is None:
                 stack.pop()
                 continue
-            name, info_, _, error = entry
+            name, info, _, error = entry
             path = f"/{name}" if parent == "/" else f"{parent}/{name}"
-            if info_ is None or error is not None or info_.type is not EntryType.DIR:
+            if error is not None or info is None or info.type is not EntryType.DIR:
                 yield self._record(path, entry)
                 continue
             rel = f"{parent_rel}/{name}" if parent_rel else name
             children, error = self._children(path, rel)
-            yield Record(pathname=path, info=info_, error=error)
+            yield Record(pathname=path, info=info, error=error)
             if children:
                 stack.append((path, rel, iter(children)))
 

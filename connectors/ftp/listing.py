@@ -48,7 +48,7 @@ def from_facts(name: str, facts: dict[str, str]) -> Entry | None:
     """The entry an MLSD line describes; None for the directory itself and its parent."""
     kind = facts.get("type", "file")
     target = ""
-    if kind.lower() in ("cdir", "pdir"):
+    if kind.lower() in ("cdir", "pdir") or name in (".", ".."):
         return None
     if kind.lower().startswith(_SLINK):
         mode, target = _LINK, kind[len(_SLINK):]
