@@ -46,6 +46,8 @@ class MessageFile(io.RawIOBase):
         return True
 
     def _content(self) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed message")
         if self.data is None and self.error is None:
             self._fetcher.fill(self)
         if self.error is not None:
@@ -101,7 +103,8 @@ class Fetcher:
         pending = self._pending()
         batch, total = [f], f.ref.size
         for other in pending:
-            if other is f or other.ref.mailbox != f.ref.mailbox or other.ref.uidvalidity != f.ref.uidvalidity:
+            if (other is f or other.closed or other.ref.mailbox != f.ref.mailbox
+                    or other.ref.uidvalidity != f.ref.uidvalidity):
                 continue
             if total + other.ref.size > BATCH_BYTES:
                 break

@@ -265,8 +265,7 @@ def test_a_server_stopped_mid_backup_fails_it_cleanly_and_the_next_run_succeeds(
         fresh: DovecotServer, store: kloset.Store) -> None:
     with fresh.client() as imap:
         imap.create_folder("Big")
-        for i in range(300):
-            imap.append("Big", f"Subject: {i}\r\n\r\n{'x' * 200}\r\n".encode())
+        imap.multiappend("Big", [f"Subject: {i}\r\n\r\n{'x' * 200}\r\n".encode() for i in range(300)])
     stopped = []
 
     def stop_after_first_entry(files: int, size: int) -> None:
