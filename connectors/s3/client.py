@@ -127,7 +127,7 @@ def make_client(config: dict[str, str], where: S3Location) -> Any:
             return _SESSION.client(
                 "s3", endpoint_url=f"{scheme}://{where.endpoint}", region_name=config.get("region") or "us-east-1",
                 aws_access_key_id=access_key or None, aws_secret_access_key=secret or None,
-                verify=not flag(config, "tls_no_verify", False), config=settings)
+                verify=_verify(config), config=settings)
     except (ValueError, BotoCoreError) as e:
         raise ConfigError(f"s3: cannot use endpoint {where.endpoint!r}: {e}") from e
 
@@ -139,6 +139,12 @@ def list_objects(client: Any, where: S3Location, prefix: str) -> Iterator[dict[s
                                                              PaginationConfig={"PageSize": PAGE_SIZE})
     for page in pages:
         yield from page.get("Contents", ())
+
+
+def _verify(config: dict[str, str]) -> bool | None:
+    # None, not True: botocore then verifies against AWS_CA_BUNDLE or the profile's ca_bundle when set
+    # (a private CA), else its own bundle.
+    return False if flag(config, "tls_no_verify", False) else None
 
 
 def error_code(e: ClientError) -> str:

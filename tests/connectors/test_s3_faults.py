@@ -70,6 +70,7 @@ def test_a_closed_port_is_a_transient_error_at_once() -> None:
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # what tls_no_verify asks for
 def test_an_untrusted_certificate_is_an_authentication_error(tmp_path: Path) -> None:
     with moto_server(tls=True) as server:
         config = server.config(bucket_of(tmp_path))
@@ -225,3 +226,35 @@ def test_the_store_reads_and_writes_from_many_threads_through_the_engine(server:
     snap.restore(tmp_path / "back")
     assert read_tree(tmp_path / "back") == read_tree(source)
     assert len(store.storage.list(ResourceType.PACKFILE)) >= 1
+
+
+def test_the_command_line_backs_up_to_and_from_s3_with_keys_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kloset.cli.main import main
+
+    files = make_tree(tmp_path / "source")
+    with moto_server(tls=True) as server:
+        (tmp_path / "ca.pem").write_bytes(server.certificate)
+        # A location carries no keys: the CLI finds them where boto3 looks, and trusts the test CA
+        # through AWS_CA_BUNDLE, over TLS, the connector's default.
+        for name, value in {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_access_key,
+                            "AWS_CA_BUNDLE": str(tmp_path / "ca.pem"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                            "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("KLOSET_REPOSITORY", raising=False)
+        location = server.location(bucket_of(tmp_path), "cli")
+        assert main(["at", location, "create", "--plaintext"]) == 0
+        assert main(["at", location, "backup", str(tmp_path / "source")]) == 0
+        assert main(["at", location, "restore", "--to", str(tmp_path / "restored"), "latest"]) == 0
+        assert main(["at", location, "check"]) == 0
+        assert read_tree(tmp_path / "restored") == files
+        for rel, content in files.items():
+            server.client().put_object(Bucket=bucket_of(tmp_path), Key=f"data/{rel}", Body=content)
+        local = str(tmp_path / "local")
+        assert main(["at", local, "create", "--plaintext"]) == 0
+        assert main(["at", local, "backup", server.location(bucket_of(tmp_path), "data")]) == 0
+        assert main(["at", local, "restore", "--to", str(tmp_path / "from-s3"), "latest"]) == 0
+        assert read_tree(tmp_path / "from-s3") == files
+        capsys.readouterr()

@@ -46,7 +46,12 @@ class MotoServer:
         self.secret_access_key = SECRET_KEY
         self._server: Any = None
         self._client: Any = None
-        self._ssl = _self_signed_context() if tls else None
+        self._folder = tempfile.TemporaryDirectory(prefix="kloset-s3-")
+        #: The PEM certificate a TLS server presents (self-signed: a client trusts it only when told to).
+        self.certificate = b""
+        self._ssl: ssl.SSLContext | None = None
+        if tls:
+            self._ssl, self.certificate = _self_signed_context()
 
     @property
     def endpoint(self) -> str:
@@ -70,9 +75,14 @@ class MotoServer:
         from botocore.config import Config
 
         if self._client is None:  # made once: a client costs tens of milliseconds
+            verify: str | None = None
+            if self.tls:
+                verify = os.path.join(self._folder.name, "ca.pem")
+                with open(verify, "wb") as f:
+                    f.write(self.certificate)
             self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=self.access_key,
-                aws_secret_access_key=self.secret_access_key, verify=False,
+                aws_secret_access_key=self.secret_access_key, verify=verify,
                 config=Config(s3={"addressing_style": "path"}))
         return self._client
 
@@ -111,8 +121,8 @@ class MotoServer:
     def _set_auth(self, unchecked_requests: str) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset-auth", data=unchecked_requests.encode(),
                                          headers={"Content-Type": "text/plain"}, method="POST")
-        unverified = ssl._create_unverified_context() if self.tls else None
-        with urllib.request.urlopen(request, timeout=10, context=unverified) as response:
+        trusting = ssl.create_default_context(cadata=self.certificate.decode()) if self.tls else None
+        with urllib.request.urlopen(request, timeout=10, context=trusting) as response:
             response.read()
 
 
@@ -158,7 +168,7 @@ def _threaded_server(host: str, port: int, context: ssl.SSLContext | None) -> An
     return MotoThread(ip_address=host, port=port, verbose=False)
 
 
-def _self_signed_context() -> ssl.SSLContext:
+def _self_signed_context() -> tuple[ssl.SSLContext, bytes]:
     """A server context with a fresh self-signed certificate for 127.0.0.1 (no client trusts it)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -175,15 +185,16 @@ def _self_signed_context() -> ssl.SSLContext:
                            critical=False)
             .sign(key, hashes.SHA256()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pem = cert.public_bytes(serialization.Encoding.PEM)
     with tempfile.TemporaryDirectory() as folder:
         cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
         with open(cert_path, "wb") as f:
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
+            f.write(pem)
         with open(key_path, "wb") as f:
             f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
         context.load_cert_chain(cert_path, key_path)
-    return context
+    return context, pem
 
 
 def free_port() -> int:
@@ -210,3 +221,4 @@ def moto_server(auth: bool = False, tls: bool = False) -> Iterator[MotoServer]:
                 server.disable_auth()
         finally:
             server.stop()
+            server._folder.cleanup()
