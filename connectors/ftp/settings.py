@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from kloset.errors import ConfigError
@@ -20,7 +20,7 @@ class Settings:
     port: int
     path: str
     username: str
-    password: str
+    password: str = field(repr=False)  # kept out of logs and tracebacks
     tls: bool
     verify: bool
     passive: bool
