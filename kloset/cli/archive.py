@@ -32,7 +32,8 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("tar", "zip"), default="tar", help="the archive format (default: tar)")
+    parser.add_argument("--format", choices=("tar", "zip"),
+                        help="the archive format (default: zip for an output named *.zip, else tar)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     parser.add_argument("snapshot", metavar="SNAP[:PATH]", help="the snapshot, and optionally the entry to archive")
 
@@ -41,15 +42,16 @@ def run(args: argparse.Namespace, context: Context) -> int:
     with context.open_store() as store:
         snap, path = resolve(store, args.snapshot)
         base = path or snap.root or "/"
+        fmt = args.format or ("zip" if (args.output or "").lower().endswith(".zip") else "tar")
         if args.output is None:
-            if args.format == "zip" and sys.stdout.isatty():
+            if fmt == "zip" and sys.stdout.isatty():
                 raise ConfigError("a zip archive is binary: name a file with -o, or redirect stdout")
-            unsafe = _write(args.format, sys.stdout.buffer, snap, base)
+            unsafe = _write(fmt, sys.stdout.buffer, snap, base)
             sys.stdout.buffer.flush()
         else:
             try:
                 with open(args.output, "xb") as out:
-                    unsafe = _write(args.format, out, snap, base)
+                    unsafe = _write(fmt, out, snap, base)
             except FileExistsError as e:
                 raise ConfigError(f"{args.output} already exists") from e
             except BaseException:

@@ -159,6 +159,14 @@ def test_archive_of_a_subtree_names_entries_from_that_directory_and_streams_to_s
         assert tar.getnames() == ["big.bin"]
 
 
+def test_archive_takes_its_format_from_the_output_name(
+        ptar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "at", str(ptar), "archive", "-o", str(tmp_path / "a.zip"), "latest")[0] == 0
+    assert zipfile.is_zipfile(tmp_path / "a.zip")
+    assert run(capsys, "at", str(ptar), "archive", "-o", str(tmp_path / "a.tgz.tar"), "latest")[0] == 0
+    assert tarfile.is_tarfile(tmp_path / "a.tgz.tar")
+
+
 def test_archive_refuses_an_existing_output(ptar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "x.tar").write_bytes(b"keep")
     code, _, _ = run(capsys, "at", str(ptar), "archive", "-o", str(tmp_path / "x.tar"), "latest")
