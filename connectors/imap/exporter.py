@@ -38,8 +38,8 @@ class IMAPExporter(Exporter):
         self._delimiter = delimiter.decode()
         self._known = {name for _, _, name in listed}
         prefix = self._settings.mailbox
-        if prefix:
-            self._create(self._delimiter.join(prefix))
+        for depth in range(1, len(prefix) + 1):  # parents first: not every server makes them itself
+            self._create(self._delimiter.join(prefix[:depth]))
 
     @property
     def root(self) -> str:

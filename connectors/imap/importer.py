@@ -27,7 +27,7 @@ from .names import escape_segment, message_name, safe_subject
 from .session import Pool, Session, settings, translated
 
 _LISTING = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
-_SUBJECT = b"BODY[HEADER.FIELDS (SUBJECT)]"
+_SUBJECT = b"BODY[HEADER.FIELDS"
 _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
 
 
@@ -144,7 +144,7 @@ class IMAPImporter(Importer):
                 size = int(item[b"RFC822.SIZE"])
             except (KeyError, TypeError, ValueError):
                 continue  # an unsolicited update, not an answer to the listing
-            name = message_name(uid, flags, safe_subject(item.get(_SUBJECT) or b""))
+            name = message_name(uid, flags, safe_subject(_subject_header(item)))
             mtime_ns = int(when.timestamp()) * 1_000_000_000
             info = FileInfo(name, size, stat.S_IFREG | 0o600, mtime_ns, mtime_ns, ino=uidvalidity << 32 | uid)
             ref = MessageRef(mailbox, uidvalidity, uid, size)
@@ -159,6 +159,14 @@ def _fetch_all(session: Session) -> dict[int, dict[bytes, Any]]:
     if typ != "OK":
         raise KlosetError(f"imap: UID FETCH failed: {data!r}")
     return dict(parse_fetch_response(data, False, True))
+
+
+def _subject_header(item: dict[bytes, Any]) -> bytes:
+    # Servers echo the section as they please: (SUBJECT), ("SUBJECT"), (Subject).
+    for key, value in item.items():
+        if key.upper().startswith(_SUBJECT) and isinstance(value, bytes):
+            return value
+    return b""
 
 
 def _directory(pathname: str) -> Record:
