@@ -110,7 +110,7 @@ def names(snap: kloset.Snapshot) -> set[str]:
 def test_backup_then_restore_into_another_server_keeps_folders_messages_flags_and_dates(
         source: DovecotServer, fresh: DovecotServer, store: kloset.Store) -> None:
     before = mailbox_state(source)
-    snap = store.backup(source.config())
+    snap = kloset.backup(source.config(), store=store, progress=False)
     assert snap.summary.errors == 0 and snap.summary.files == sum(map(len, MAIL.values()))
     report = snap.restore(fresh.config())
     assert report.errors == []
