@@ -20,6 +20,7 @@ import kloset
 from kloset.cli.main import main
 from kloset.connectors.ftp.exporter import FTPExporter
 from kloset.connectors.ftp.importer import FTPImporter, RemoteFile
+from kloset.connectors.ftp.session import native, wire
 from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFound, TransientError, Unsupported
 from kloset.exporter import Exporter
 from kloset.importer import Importer, ImporterOptions
@@ -193,6 +194,24 @@ def test_a_missing_root_is_not_found(server: FTPServer) -> None:
 def test_bad_configs_are_config_errors(config: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match=r"^ftp: "):
         FTPImporter(config)
+
+
+def test_utf8_names_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "café").mkdir()
+    (tmp_path / "café" / "日本 語.txt").write_bytes(b"nihongo")
+    with ftp_server(tmp_path) as s:
+        records = scan(FTPImporter(s.config("/café")))
+        assert read(records["/café/日本 語.txt"]) == b"nihongo"
+        exporter = FTPExporter(s.config("/dés"))
+        exporter.write_file("ü.txt", file_info("ü.txt"), iter([b"umlaut"]))
+        exporter.close()
+    assert (tmp_path / "dés" / "ü.txt").read_bytes() == b"umlaut"
+
+
+def test_names_that_are_not_utf8_keep_their_bytes_on_the_wire() -> None:
+    name = os.fsdecode(b"caf\xe9")
+    assert wire(name).encode("latin-1") == b"caf\xe9"
+    assert native(wire(name)) == name
 
 
 def test_active_mode_transfers_content(server: FTPServer) -> None:
@@ -404,8 +423,13 @@ def test_a_file_removed_between_listing_and_reading_is_an_error_in_the_snapshot(
 
 
 def test_backup_from_anonymous_ftp_through_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never the real home: caches, the default store and passphrases all come from here.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("KLOSET_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.delenv("KLOSET_REPOSITORY", raising=False)
+    monkeypatch.delenv("KLOSET_PASSPHRASE_CMD", raising=False)
     build_tree(tmp_path)
     store = str(tmp_path / "store")
     with contextlib.redirect_stdout(io.StringIO()):
