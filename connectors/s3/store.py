@@ -68,7 +68,7 @@ class S3Store(Storage):
                                     IfNoneMatch="*", StorageClass=self._storage_class)
         except ClientError as e:
             if status(e) == 412 or error_code(e) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise ConfigError(f"s3: {self.where} already holds a store (a store already exists)") from e
+                raise ConfigError(f"s3: a store already exists at {self.where}") from e
             raise translate(e, f"create store {self.where}") from e
         except FOREIGN as e:
             raise translate(e, f"create store {self.where}") from e
@@ -131,13 +131,8 @@ class S3Store(Storage):
             else:
                 self._client.upload_fileobj(io.BytesIO(data), self.where.bucket, key, Config=_TRANSFER,
                                             ExtraArgs={"StorageClass": self._storage_class})
-        except FOREIGN as e:
+        except FOREIGN as e:  # the managed transfer raises what failed, as a plain call would
             raise self._error(e, f"put {key}") from e
-        except Exception as e:  # the managed transfer wraps what failed in a ClientError-less S3UploadFailedError
-            cause = e.__cause__ or e.__context__
-            if isinstance(cause, FOREIGN):
-                raise self._error(cause, f"put {key}") from e
-            raise KlosetError(f"s3: put {key}: {e}") from e
         return len(data)
 
     def get(self, rtype: ResourceType, rid: bytes, offset: int = 0, length: int | None = None) -> bytes:

@@ -175,6 +175,17 @@ def test_racing_creates_leave_one_store(server: MotoServer, tmp_path: Path) -> N
     assert S3Store(server.config(bucket, "p")).open() == b"config %d" % outcomes.index("created")
 
 
+def test_the_config_is_written_create_only(server: MotoServer, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    S3Store(server.config(bucket_of(tmp_path), "p")).create(CONFIG)
+    late = S3Store(server.config(bucket_of(tmp_path), "p"))
+    # As if the other create had written CONFIG just after this one looked: the conditional PUT refuses.
+    monkeypatch.setattr(late._client, "list_objects_v2", lambda **_: {"KeyCount": 0})
+    with pytest.raises(ConfigError, match="a store already exists"):
+        late.create(b"other")
+    assert late.open() == CONFIG
+
+
 def test_a_large_resource_goes_up_as_a_multipart_upload(server: MotoServer, tmp_path: Path) -> None:
     store = S3Store(server.config(bucket_of(tmp_path)))
     store.create(CONFIG)
