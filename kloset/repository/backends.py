@@ -91,10 +91,12 @@ class RetryPolicy:
     """How often and how long a TransientError is retried (connector keys ``retries``, ``retry_time``,
     ``retry_wait`` and ``retry_max_wait``)."""
 
+    # Enough to ride out a dropped connection or a busy server (waits of up to 0.25, 0.5, 1, 2 and 4 s),
+    # not so much that a store that is gone holds a backup for long before it fails.
     retries: int = 5  # attempts after the first
-    total_seconds: float = 60.0  # no retry starts after this long since the first failure
-    first_wait: float = 0.5  # the backoff's base: waits are random in [0, first_wait * 2**n]
-    max_wait: float = 15.0  # the cap of one wait
+    total_seconds: float = 30.0  # no retry starts after this long since the first failure
+    first_wait: float = 0.25  # the backoff's base: the n-th wait is random in [0, first_wait * 2**(n-1)]
+    max_wait: float = 10.0  # the cap of one wait
 
     @classmethod
     def from_config(cls, config: dict[str, str]) -> RetryPolicy:
