@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ..errors import ConfigError, NotFound, StoreNotFound
+from ..errors import ConfigError, NotFound, StoreNotFound, Unsupported
 from ..objects import ResourceType
-from ..storage import Storage
+from ..storage import Mode, Storage
 
 CONFIG = b"kloset conformance config\x00\xff\x01"
 
@@ -39,6 +39,9 @@ def payload(n: int, size: int) -> bytes:
 
 class StorageConformance(ABC):
     """The Storage contract as tests; subclasses implement :meth:`make_store`."""
+
+    #: Sealed by close() and only read afterwards (ptar): the suite checks that too.
+    write_once: bool = False
 
     @abstractmethod
     def make_store(self, tmp_path: Path) -> Storage:
@@ -195,3 +198,15 @@ class StorageConformance(ABC):
             total += store.put(ResourceType.PACKFILE, resource_id(n), payload(n, 10_000))
         size = store.size()
         assert size == -1 or size >= total
+
+    def test_a_closed_write_once_store_keeps_everything_and_is_read_only(self, tmp_path: Path) -> None:
+        if not self.write_once:
+            pytest.skip("not a write-once store")
+        store = self.created_store(tmp_path)
+        store.put(ResourceType.PACKFILE, resource_id(1), payload(1, 5000))
+        store.close()
+        other = self.make_store(tmp_path)
+        assert other.open() == CONFIG and other.mode() == Mode.READ
+        assert other.get(ResourceType.PACKFILE, resource_id(1), 10, 20) == payload(1, 5000)[10:30]
+        with pytest.raises(Unsupported):
+            other.put(ResourceType.STATE, resource_id(2), b"x")

@@ -13,5 +13,7 @@ from kloset.testing.storage_suite import StorageConformance
 
 
 class TestPtarStore(StorageConformance):
+    write_once = True
+
     def make_store(self, tmp_path: Path) -> Storage:
         return PtarStore({"location": f"ptar://{tmp_path / 'store.ptar'}"})

@@ -18,7 +18,7 @@ from typing import Any
 
 from kloset import passphrase as passphrases
 from kloset.errors import KlosetError
-from kloset.location import default_location, fs_path, scheme_of
+from kloset.location import connector_config, default_location
 
 from . import wire
 
@@ -45,7 +45,7 @@ def split(argv: list[str]) -> tuple[str | None, list[str]]:
 def canonical(location: str | None) -> str:
     """The store's location as the agent keys it: paths made absolute, the default one resolved."""
     location = default_location() if location is None else location
-    return fs_path(location) if scheme_of(location) == "fs" else location
+    return location if location.startswith("@") else connector_config(location)["location"]
 
 
 def _passphrase() -> str | None:
