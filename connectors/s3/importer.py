@@ -54,7 +54,8 @@ class S3Importer(Importer):
 
     @property
     def origin(self) -> str:
-        return self.where.endpoint
+        # The bucket too: two buckets with the same prefix are two sources, each its own parent chain.
+        return f"{self.where.endpoint}/{self.where.bucket}"
 
     @property
     def type(self) -> str:

@@ -270,7 +270,7 @@ def test_the_whole_bucket_is_rooted_at_slash(server: MotoServer, tmp_path: Path)
     server.client().create_bucket(Bucket=bucket)
     server.client().put_object(Bucket=bucket, Key="f", Body=b"x")
     importer = S3Importer(server.config(bucket))
-    assert (importer.root, importer.type, importer.origin) == ("/", "s3", server.endpoint)
+    assert (importer.root, importer.type, importer.origin) == ("/", "s3", f"{server.endpoint}/{bucket}")
     assert [r.pathname for r in importer.scan()] == ["/", "/f"]
 
 
