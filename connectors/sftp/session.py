@@ -285,6 +285,8 @@ class Session:
                 f"the one in {self._known_hosts} (the server changed keys, or something is in between)")
         if isinstance(e, paramiko.AuthenticationException):
             return AuthenticationError(f"{where}: authentication failed: {e}")
+        if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+            return TransientError(f"{where}: cannot connect: connection refused")
         if isinstance(e, (OSError, EOFError, paramiko.SSHException)):
             return TransientError(f"{where}: cannot connect: {e}")
         return KlosetError(f"{where}: cannot connect: {e}")

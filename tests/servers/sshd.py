@@ -47,6 +47,8 @@ class SSHServer:
     served_root: str = ""
     #: Stops the server and drops its open connections at once, as a crash would.
     kill: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: Drops the open connections and keeps listening, as a network blip or a server restart would.
+    drop_connections: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def location(self, path: str = "") -> str:
         """The sftp location of ``root/path``, or of an absolute ``path`` on a server without a chroot."""
@@ -149,11 +151,17 @@ class _Daemon:
 
     def kill(self) -> None:
         """SIGKILL sshd and every session it forked: a server that dies as a machine would."""
-        family = [self.proc.pid, *_descendants(self.proc.pid)]
-        for pid in family:
+        sessions = _descendants(self.proc.pid)  # found before their parent dies and they are re-parented
+        for pid in [self.proc.pid, *sessions]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait()
+
+    def drop_connections(self) -> None:
+        """SIGKILL the session processes sshd forked; sshd itself goes on listening."""
+        for pid in _descendants(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -185,7 +193,8 @@ def sshd(root: str | None = None) -> Iterator[SSHServer]:
         daemon = _Daemon(directory, served)
         known_hosts = os.path.join(directory, "known_hosts")
         write_known_hosts(known_hosts, daemon.port, host_public)
-        server = SSHServer(HOST, daemon.port, "root", identity, known_hosts, served, kill=daemon.kill)
+        server = SSHServer(HOST, daemon.port, "root", identity, known_hosts, served, kill=daemon.kill,
+                           drop_connections=daemon.drop_connections)
         try:
             yield server
         finally:
