@@ -35,6 +35,10 @@ def fs_path(location: str) -> str:
         location = location[len("fs://"):]
     if not location:
         raise ConfigError("empty location")
+    if location.startswith("@"):
+        # Never a path anywhere in kloset (connector_config resolves entries before any path is made):
+        # a name that reaches here is a mistake, not a relative folder.
+        raise ConfigError(f"{location!r} names an entry, not a path (write ./{location} for a folder of that name)")
     return os.path.abspath(os.path.expanduser(location))
 
 
