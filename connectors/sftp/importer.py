@@ -120,8 +120,9 @@ class SFTPImporter(Importer):
             size = f.stat().st_size or 0
         except BaseException as e:
             lost = Session.lost(sftp)
-            give_back()
-            if lost or not isinstance(e, OSError):
+            fatal = lost or isinstance(e, TimeoutError) or not isinstance(e, OSError)
+            give_back(fatal)
+            if fatal:
                 raise self._session.error(e, f"read {path}", dropped=lost) from e
             raise  # an OSError of this file: the backup records it and goes on
         fail = functools.partial(self._session.error, what=f"read {path}", dropped=True)
@@ -134,10 +135,11 @@ class SFTPImporter(Importer):
 class _RemoteFile(io.RawIOBase):
     """A remote file read front to back, one window of pipelined requests at a time."""
 
-    def __init__(self, f: paramiko.SFTPFile, size: int, release: Callable[[], None],
+    def __init__(self, f: paramiko.SFTPFile, size: int, release: Callable[[bool], None],
                  fail: Callable[[BaseException], Exception]) -> None:
         self._f, self._size, self._release, self._fail = f, size, release, fail
         self._pos = 0
+        self._failed = False
 
     def readable(self) -> bool:
         return True
@@ -149,9 +151,11 @@ class _RemoteFile(io.RawIOBase):
         try:
             data = read_range(self._f, self._pos, self._pos + want)
         except (EOFError, paramiko.SSHException) as e:
+            self._failed = True
             raise self._fail(e) from e
         except OSError as e:
-            if Session.lost(self._f.sftp):
+            self._failed = True
+            if isinstance(e, TimeoutError) or Session.lost(self._f.sftp):
                 raise self._fail(e) from e
             raise
         buffer[: len(data)] = data
@@ -167,7 +171,7 @@ class _RemoteFile(io.RawIOBase):
             except (OSError, EOFError, paramiko.SSHException):
                 pass  # a connection that is gone closed the handle with it
             finally:
-                self._release()
+                self._release(self._failed)
         super().close()
 
 

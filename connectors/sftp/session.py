@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import os
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
 
 import paramiko
 
 from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFound, TransientError
 
+from .location import flag, parse_location, seconds
+
 T = TypeVar("T")
 
 CHANNELS_PER_CONNECTION = 8
-_TRUE = ("1", "true", "yes", "on")
 # The window and packet sizes of SFTP channels: paramiko's 2 MiB window stalls a fast link between
 # acknowledgements; a larger one keeps pipelined requests flowing.
-_WINDOW = 64 * 2**20
+_CHANNEL_WINDOW = 64 * 2**20
 _PACKET = 2**15
 #: Bytes read at once: the window's requests all go out before the first answer is waited for.
 READ_WINDOW = 4 * 2**20
@@ -42,49 +40,6 @@ READ_WINDOW = 4 * 2**20
 # read back through a buffer that paramiko rescans for every request, which measured 20 to 40 times
 # slower on loopback.
 _PIECE = 32768
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a location points: ``path`` is absolute, or relative to the session's start directory."""
-
-    host: str
-    port: int
-    username: str
-    path: str
-
-    @property
-    def key_name(self) -> str:
-        """The host's name as known_hosts spells it."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
-
-def parse_location(config: dict[str, str]) -> Target:
-    """``sftp://[USER@]HOST[:PORT]/PATH``: ``/~`` or no path at all is the start directory, ``/~/x`` a
-    path below it, any other path absolute. ``username`` and ``port`` keys must agree with the URL."""
-    location = config.get("location", "")
-    parts = urlsplit(location)
-    if parts.scheme != "sftp" or not parts.hostname:
-        raise ConfigError(f"sftp: {location!r} is not sftp://[USER@]HOST[:PORT]/PATH")
-    try:
-        url_port = parts.port
-        key_port = int(config["port"]) if config.get("port") else None
-    except ValueError as e:
-        raise ConfigError(f"sftp: bad port in {location!r}: {e}") from e
-    if url_port and key_port and url_port != key_port:
-        raise ConfigError(f"sftp: the location says port {url_port}, the port key {key_port}")
-    url_user = unquote(parts.username) if parts.username else ""
-    key_user = config.get("username", "")
-    if url_user and key_user and url_user != key_user:
-        raise ConfigError(f"sftp: the location says user {url_user!r}, the username key {key_user!r}")
-    path = unquote(parts.path)
-    if path in ("", "/~"):
-        path = ""
-    elif path.startswith("/~/"):
-        path = path[3:].strip("/")
-    else:
-        path = "/" + path.strip("/")
-    return Target(parts.hostname, url_port or key_port or 22, url_user or key_user or getpass.getuser(), path)
 
 
 class _UnknownHostKey(Exception):
@@ -117,10 +72,10 @@ class Session:
 
     def __init__(self, config: dict[str, str]) -> None:
         self.target = parse_location(config)
-        self.timeout = _seconds(config.get("timeout", "15"))
+        self.timeout = seconds(config.get("timeout", "15"))
         self._password = config.get("password") or None
         self._identity = os.path.expanduser(config["identity"]) if config.get("identity") else None
-        self._insecure = config.get("insecure_ignore_host_key", "false").strip().lower() in _TRUE
+        self._insecure = flag(config, "insecure_ignore_host_key")
         self._known_hosts = os.path.expanduser(config.get("known_hosts") or "~/.ssh/known_hosts")
         if config.get("known_hosts") and not self._insecure and not os.path.isfile(self._known_hosts):
             raise ConfigError(f"sftp: known_hosts file {self._known_hosts} does not exist")
@@ -152,7 +107,9 @@ class Session:
                 result = fn(sftp)
             except Exception as e:
                 dropped = not connection.alive()
-                self._give_back(connection, sftp, broken=dropped or not isinstance(e, (OSError, KlosetError)))
+                # A channel that timed out may still get the answer it waited for: it is not reused.
+                broken = dropped or isinstance(e, TimeoutError) or not isinstance(e, (OSError, KlosetError))
+                self._give_back(connection, sftp, broken=broken)
                 if dropped and retry and attempt == 1:
                     continue
                 raise self.error(e, what, dropped=dropped) from e
@@ -160,10 +117,15 @@ class Session:
             return result
         raise AssertionError("unreachable")
 
-    def borrow(self, what: str) -> tuple[Callable[[], None], paramiko.SFTPClient]:
-        """A channel and the function that gives it back: for a file that outlives the call opening it."""
+    def borrow(self, what: str) -> tuple[Callable[[bool], None], paramiko.SFTPClient]:
+        """A channel and the function that gives it back (told whether the channel failed): for a file
+        that outlives the call opening it."""
         connection, sftp = self._borrow(what)
-        return (lambda: self._give_back(connection, sftp, broken=not connection.alive())), sftp
+
+        def give_back(failed: bool) -> None:
+            self._give_back(connection, sftp, broken=failed or not connection.alive())
+
+        return give_back, sftp
 
     @staticmethod
     def lost(sftp: paramiko.SFTPClient) -> bool:
@@ -220,7 +182,7 @@ class Session:
         transport = connection.client.get_transport()
         try:
             assert transport is not None
-            channel = transport.open_session(window_size=_WINDOW, max_packet_size=_PACKET, timeout=self.timeout)
+            channel = transport.open_session(window_size=_CHANNEL_WINDOW, max_packet_size=_PACKET, timeout=self.timeout)
             channel.settimeout(self.timeout)
             channel.invoke_subsystem("sftp")
             return paramiko.SFTPClient(channel)
@@ -299,16 +261,6 @@ def read_range(f: paramiko.SFTPFile, offset: int, end: int) -> bytes:
         stop = min(end, start + READ_WINDOW)
         pieces += f.readv([(p, min(_PIECE, stop - p)) for p in range(start, stop, _PIECE)])
     return b"".join(pieces)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError as e:
-        raise ConfigError(f"sftp: timeout {value!r} is not a number of seconds") from e
-    if seconds <= 0:
-        raise ConfigError("sftp: timeout must be positive")
-    return seconds
 
 
 def _private_key(path: str, passphrase: str | None) -> paramiko.PKey:

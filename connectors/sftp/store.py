@@ -66,7 +66,12 @@ class SFTPStore(Storage):
                 raise ConfigError(f"sftp: {self._session.where}:{root} already holds {what}")
             for name in _TYPE_DIRS.values():
                 sftp.mkdir(f"{root}/{name}", 0o700)
-            self._write(sftp, root, "CONFIG", config, replace=False)
+            try:
+                self._write(sftp, root, "CONFIG", config, replace=False)
+            except OSError as e:
+                if Session.lost(sftp) or not _exists(sftp, f"{root}/CONFIG"):
+                    raise
+                raise ConfigError(f"sftp: {self._session.where}:{root}: another create won the race") from e
 
         self._session.call(create, f"create store {root}", retry=False)
 

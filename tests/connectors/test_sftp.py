@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import socket
 import stat
 import time
@@ -17,7 +18,7 @@ from servers.sshd import SSHServer, free_port, make_key, sshd, write_known_hosts
 
 from kloset.connectors.sftp.exporter import SFTPExporter
 from kloset.connectors.sftp.importer import SFTPImporter
-from kloset.connectors.sftp.session import Target, parse_location
+from kloset.connectors.sftp.location import Target, parse_location
 from kloset.connectors.sftp.store import SFTPStore
 from kloset.errors import AuthenticationError, ConfigError, TransientError
 from kloset.exporter import Exporter
@@ -192,11 +193,25 @@ def test_temporary_files_of_a_killed_writer_are_never_listed(server: SSHServer, 
 def test_connection_dropped_between_calls_is_replaced(server: SSHServer, tmp_path: Path) -> None:
     store = SFTPStore(server.config(str(tmp_path / "store")))
     store.create(CONFIG)
-    server.drop_connections()
+    server.signal_sessions(signal.SIGKILL)
     time.sleep(0.05)
     assert store.open() == CONFIG
     store.put(ResourceType.STATE, resource_id(1), b"after")
     assert store.get(ResourceType.STATE, resource_id(1)) == b"after"
+
+
+def test_server_that_stops_answering_mid_session_times_out(server: SSHServer, tmp_path: Path) -> None:
+    store = SFTPStore({**server.config(str(tmp_path / "store")), "timeout": "1"})
+    store.create(CONFIG)
+    server.signal_sessions(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="sftp: "):
+            store.get(ResourceType.STATE, resource_id(1))
+        assert time.monotonic() - started < 5
+    finally:
+        server.signal_sessions(signal.SIGCONT)
+    store.close()
 
 
 def test_store_is_reachable_from_a_forked_process(server: SSHServer, tmp_path: Path) -> None:

@@ -47,8 +47,9 @@ class SSHServer:
     served_root: str = ""
     #: Stops the server and drops its open connections at once, as a crash would.
     kill: Callable[[], None] = field(default=lambda: None, repr=False)
-    #: Drops the open connections and keeps listening, as a network blip or a server restart would.
-    drop_connections: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: Sends a signal to the processes serving the open connections (sshd itself goes on listening):
+    #: SIGKILL drops them as a network blip would, SIGSTOP makes a server that no longer answers.
+    signal_sessions: Callable[[int], None] = field(default=lambda sig: None, repr=False)
 
     def location(self, path: str = "") -> str:
         """The sftp location of ``root/path``, or of an absolute ``path`` on a server without a chroot."""
@@ -157,11 +158,11 @@ class _Daemon:
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait()
 
-    def drop_connections(self) -> None:
-        """SIGKILL the session processes sshd forked; sshd itself goes on listening."""
+    def signal_sessions(self, sig: int) -> None:
+        """Send ``sig`` to the session processes sshd forked."""
         for pid in _descendants(self.proc.pid):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -194,7 +195,7 @@ def sshd(root: str | None = None) -> Iterator[SSHServer]:
         known_hosts = os.path.join(directory, "known_hosts")
         write_known_hosts(known_hosts, daemon.port, host_public)
         server = SSHServer(HOST, daemon.port, "root", identity, known_hosts, served, kill=daemon.kill,
-                           drop_connections=daemon.drop_connections)
+                           signal_sessions=daemon.signal_sessions)
         try:
             yield server
         finally:
