@@ -110,6 +110,9 @@ class SFTPImporter(Importer):
                 if isinstance(e, TimeoutError) or Session.lost(sftp):
                     raise
                 return None, describe(e, what)
+            except UnicodeDecodeError:
+                # paramiko decodes names as strict UTF-8, so such a directory cannot be listed.
+                return None, f"{what}: a name in it is not valid UTF-8"
 
         return self._session.call(attempt, what)
 

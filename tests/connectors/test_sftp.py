@@ -234,3 +234,14 @@ def test_restore_as_root_gives_files_their_owner_and_mode(server: SSHServer, tmp
     assert (st.st_uid, st.st_gid) == (1234, 4321)  # the login is root
     assert stat.S_IMODE(st.st_mode) == 0o4751  # set after chown, which clears setuid
     assert st.st_mtime == 1_500_000_000
+
+
+def test_directory_with_a_name_that_is_not_utf8_is_recorded_as_an_error(server: SSHServer, tmp_path: Path) -> None:
+    (tmp_path / "tree" / "odd").mkdir(parents=True)
+    (tmp_path / "tree" / "fine.txt").write_bytes(b"fine")
+    os.close(os.open(os.fsencode(tmp_path / "tree" / "odd") + b"/caf\xe9", os.O_CREAT | os.O_WRONLY))
+    importer = SFTPImporter(server.config(str(tmp_path / "tree")))
+    records = {r.pathname.rpartition("/")[2]: r for r in importer.scan()}
+    importer.close()
+    assert records["odd"].error is not None and "UTF-8" in records["odd"].error
+    assert records["fine.txt"].error is None
