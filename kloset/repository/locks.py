@@ -7,6 +7,7 @@ STALE_AFTER is ignored (its process is presumed dead); a holder refreshes its lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -102,4 +103,10 @@ class Lock:
         return self.acquire()
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.release()
+        if e is None:
+            self.release()
+            return
+        # The work failed first, most often for the same reason (a dead server): that error is the one to
+        # report. A lock left behind goes stale and stops counting after STALE_AFTER.
+        with contextlib.suppress(KlosetError):
+            self.release()

@@ -51,6 +51,8 @@ class WorkerSetup:
 
 
 Item = tuple[str, int, Any]  # (pathname, expected size, opener)
+#: Sent by a worker in place of a batch ID, with the error that ended it.
+_FAILED = "failed"
 _MAIN = "from kloset.snapshot.workers import main; main()"
 
 
@@ -83,12 +85,19 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     reader = ContentReader(txn, config.chunking, tap)
     while True:
         msg = inbox.recv()
-        if msg is None:
-            packs = txn.flush()
-            outbox.send((packs, txn.stored_bytes, txn.new_blobs))
+        # A failure of the store (a dead server, a full disk) goes back typed, as the backup's error, and
+        # ends this worker: what it packed since is not to be trusted.
+        try:
+            if msg is None:
+                packs = txn.flush()
+                outbox.send((packs, txn.stored_bytes, txn.new_blobs))
+                return
+            batch_id, items = msg
+            contents = read_batch(reader, items)
+        except KlosetError as e:
+            outbox.send((_FAILED, e))
             return
-        batch_id, items = msg
-        outbox.send((batch_id, read_batch(reader, items)))
+        outbox.send((batch_id, contents))
 
 
 class _ForkedWorker:
@@ -208,6 +217,7 @@ class ProcessReaders:
         threading.Thread(target=self._send_setup, args=(repo, analyzers or [], analyzer_options or {}), daemon=True,
                          name="kloset-setup").start()
         self._final: list[tuple[list[PackEntry], int, int] | None] = [None] * processes
+        self._failure: KlosetError | None = None  # what a worker reported before it ended
         self._receivers = [threading.Thread(target=self._receive, args=(i,), daemon=True, name="kloset-receive")
                            for i in range(processes)]
         for t in self._receivers:
@@ -257,6 +267,10 @@ class ProcessReaders:
         try:
             while True:
                 msg = conn.recv()
+                if msg[0] == _FAILED:
+                    self._failure = msg[1]
+                    self._fail(msg[1])
+                    return
                 if isinstance(msg[0], int):
                     batch_id, contents = msg
                     with self._lock:
@@ -286,7 +300,7 @@ class ProcessReaders:
             t.join()
         for worker, final in enumerate(self._final):
             if final is None:
-                raise KlosetError(f"backup worker {worker} ended without reporting its packs")
+                raise self._failure or KlosetError(f"backup worker {worker} ended without reporting its packs")
             txn.absorb(*final)
         self.close()
 

@@ -258,3 +258,30 @@ def test_the_command_line_backs_up_to_and_from_s3_with_keys_from_the_environment
         assert main(["at", local, "restore", "--to", str(tmp_path / "from-s3"), "latest"]) == 0
         assert read_tree(tmp_path / "from-s3") == files
         capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_a_server_stopped_while_worker_processes_upload_is_the_backups_typed_error(tmp_path: Path) -> None:
+    # Big enough that the backup reads and packs in its worker processes, which upload packs themselves.
+    source = tmp_path / "source"
+    rng = random.Random(5)
+    for i in range(24):
+        (source / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (source / f"d{i % 3}" / f"f{i:02}.bin").write_bytes(rng.randbytes(1_000_000))
+    with moto_server() as server:
+        config = {**server.config(bucket_of(tmp_path), "store"), "retries": "0"}
+        store = kloset.create(config, plaintext=True)
+
+        def stop_midway(files: int, nbytes: int) -> None:
+            if nbytes > 12_000_000:
+                server.stop()
+
+        with pytest.raises(KlosetError, match="s3: ") as caught:
+            store.backup(str(source), progress=stop_midway, processes=2)
+        assert isinstance(caught.value, TransientError), repr(caught.value)
+        server.start()
+        again = kloset.open(config)
+        assert again.snapshots() == []
+        assert again.check().ok
+        again.backup(str(source), processes=2).restore(tmp_path / "restored")
+        assert (tmp_path / "restored" / "d1" / "f04.bin").read_bytes() == (source / "d1" / "f04.bin").read_bytes()
