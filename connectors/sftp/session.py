@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import socket
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -106,7 +105,7 @@ class Session:
             try:
                 result = fn(sftp)
             except Exception as e:
-                dropped = not connection.alive()
+                dropped = self.lost(sftp)
                 # A channel that timed out may still get the answer it waited for: it is not reused.
                 broken = dropped or isinstance(e, TimeoutError) or not isinstance(e, (OSError, KlosetError))
                 self._give_back(connection, sftp, broken=broken)
@@ -129,7 +128,8 @@ class Session:
 
     @staticmethod
     def lost(sftp: paramiko.SFTPClient) -> bool:
-        """Whether the connection under ``sftp`` is gone, which no entry-level error is."""
+        """Whether the channel of ``sftp`` or the connection under it is gone, which no entry-level
+        error is."""
         channel = sftp.get_channel()
         transport = channel.get_transport() if channel is not None else None
         return channel is None or channel.closed or transport is None or not transport.is_active()
@@ -139,7 +139,7 @@ class Session:
         if isinstance(e, KlosetError):
             return e
         where = f"sftp: {what} on {self.where}"
-        if dropped or isinstance(e, (EOFError, socket.timeout, TimeoutError, paramiko.SSHException)):
+        if dropped or isinstance(e, (EOFError, TimeoutError, paramiko.SSHException)):
             return TransientError(f"{where}: the connection failed or was dropped: {e}")
         if isinstance(e, OSError):
             if e.errno == errno.ENOENT:
@@ -160,9 +160,12 @@ class Session:
         with self._lock:
             while self._idle:
                 spare, sftp = self._idle.pop()
-                if spare.alive():
+                if not spare.alive():
+                    self._forget(spare)
+                elif self.lost(sftp):
+                    spare.channels -= 1  # its server process ended: its place is free
+                else:
                     return spare, sftp
-                self._forget(spare)
             connection = next((c for c in self._connections if c.channels < CHANNELS_PER_CONNECTION
                                and c.alive()), None)
             if connection is not None:

@@ -20,6 +20,7 @@ import errno
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import paramiko
@@ -77,22 +78,16 @@ class SFTPStore(Storage):
 
     def open(self) -> bytes:
         path = f"{self.root}/CONFIG"
-        try:
+        with self._in_store():
             return self._session.call(lambda sftp: _read(sftp, path, 0, None), f"open store {self.root}")
-        except NotFound as e:
-            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
 
     def list(self, rtype: ResourceType) -> list[bytes]:
-        top = f"{self.root}/{_TYPE_DIRS[rtype]}"
-
-        what = f"list {_TYPE_DIRS[rtype]}"
-        try:
+        top, what = f"{self.root}/{_TYPE_DIRS[rtype]}", f"list {_TYPE_DIRS[rtype]}"
+        with self._in_store():
             if rtype not in _BUCKETED:
                 return self._session.call(lambda sftp: _ids(sftp.listdir(top), ""), what)
             buckets = [a.filename for a in self._session.call(lambda sftp: sftp.listdir_attr(top), what)
                        if len(a.filename) == 2 and stat.S_ISDIR(a.st_mode or 0)]
-        except NotFound as e:
-            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
 
         def bucket(name: str) -> list[bytes]:
             # A bucket that vanished meanwhile (deleted by hand) holds nothing to list.
@@ -118,10 +113,8 @@ class SFTPStore(Storage):
                 _mkdir_if_missing(sftp, directory)
                 self._write(sftp, directory, name, data)
 
-        try:
+        with self._in_store():
             self._session.call(put, f"put {_TYPE_DIRS[rtype]}/{name}")
-        except NotFound as e:
-            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
         return len(data)
 
     def get(self, rtype: ResourceType, rid: bytes, offset: int = 0, length: int | None = None) -> bytes:
@@ -157,13 +150,19 @@ class SFTPStore(Storage):
                         total += entry.st_size or 0
             return total
 
-        try:
+        with self._in_store():
             return self._session.call(size, f"size of {root}")
-        except NotFound as e:
-            raise StoreNotFound(f"sftp: no store at {self._session.where}:{root}") from e
 
     def close(self) -> None:
         self._session.close()
+
+    @contextlib.contextmanager
+    def _in_store(self) -> Iterator[None]:
+        """Where a missing file or directory means that there is no store."""
+        try:
+            yield
+        except NotFound as e:
+            raise StoreNotFound(f"sftp: no store at {self._session.where}:{self.root}") from e
 
     def _place(self, rtype: ResourceType, rid: bytes) -> tuple[str, str]:
         if len(rid) != ID_SIZE:
