@@ -52,8 +52,9 @@ def default_location() -> str:
     return os.path.join(platformdirs.user_data_dir("kloset"), "store")
 
 
-#: What the API takes wherever a store, source or destination is named: a location, or a whole connector
-#: config (``{"location": "s3://host/bucket", "access_key": ...}``) for a connector that needs keys.
+#: What the API takes wherever a store, source or destination is named: a location (``@name`` included),
+#: or a whole connector config (``{"location": "s3://host/bucket", "access_key": ...}``) for a connector
+#: that needs keys.
 Location = str | Mapping[str, str]
 
 

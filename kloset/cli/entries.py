@@ -65,14 +65,14 @@ class EntryCommand:
         elif action == "show":
             _show(entries, args.name, args.secrets)
         elif action == "ls":
-            render.write_lines(render.table([(name, e["location"]) for name, e in entries.all().items()]))
+            render.write_lines(render.table([(name, hidden_password(e["location"]))
+                                             for name, e in entries.all().items()]))
         else:
             return self._ping(entries, args.name)
         return 0
 
     def _ping(self, entries: Entries, name: str) -> int:
-        location = entries.get(name)["location"]
-        label = f"{self.kind} {name} ({location})"
+        label = f"{self.kind} {name} ({hidden_password(entries.get(name)['location'])})"
         try:
             what = ping(self.kind, name)
         except KlosetError as e:
@@ -119,6 +119,22 @@ def _show(entries: Entries, name: str | None, secrets: bool) -> None:
 
     shown = {name: entries.get(name)} if name is not None else entries.all()
     if not secrets:
-        shown = {n: {k: HIDDEN if is_secret(k) else v for k, v in e.items()} for n, e in shown.items()}
+        shown = {n: {k: HIDDEN if is_secret(k) else hidden_password(v) if k == "location" else v
+                     for k, v in e.items()} for n, e in shown.items()}
     if shown:
         sys.stdout.write(yaml.safe_dump(shown, default_flow_style=False, sort_keys=True, allow_unicode=True))
+
+
+def hidden_password(location: str) -> str:
+    """A location with the password of its URL's user part (``scheme://user:password@host``) hidden."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(location)
+        password = parts.password
+    except ValueError:
+        return location
+    if not password:
+        return location
+    user = parts.username or ""
+    return parts._replace(netloc=parts.netloc.replace(f"{user}:{password}@", f"{user}:{HIDDEN}@", 1)).geturl()

@@ -81,6 +81,14 @@ def test_an_imap_source_is_accepted_as_written_and_its_password_hidden(
                                                       "password": "P", "tls": "starttls"}
 
 
+def test_a_password_in_a_url_is_hidden_too(capsys: pytest.CaptureFixture[str]) -> None:
+    ok(capsys, "store", "add", "st", "sftp://me:hunter2@127.0.0.1:2222/backups")
+
+    assert "hunter2" not in ok(capsys, "store", "ls") + ok(capsys, "store", "show")
+    assert "sftp://me:********@127.0.0.1:2222/backups" in ok(capsys, "store", "ls")
+    assert "hunter2" in ok(capsys, "store", "show", "st", "--secrets")
+
+
 @pytest.mark.parametrize("key", ["password", "secret_access_key", "passphrase", "passphrase_cmd", "api_token",
                                  "ClientSecret"])
 def test_keys_naming_a_secret_are_secrets(key: str) -> None:
@@ -250,3 +258,4 @@ def test_a_hand_written_entry_reads_its_values_as_text(_isolated: Path) -> None:
     (_isolated / "sources.yaml").write_text("mail:\n  location: imap://h\n  port: 993\n  tls: no\n")
 
     assert Entries("source").get("mail") == {"location": "imap://h", "port": "993", "tls": "false"}
+
