@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -27,6 +28,10 @@ from kloset.errors import AuthenticationError, ConfigError, KlosetError, NotFoun
 from .location import flag, parse_location, seconds
 
 T = TypeVar("T")
+
+# Every failure reaches the caller as a kloset error; paramiko's transport thread would log it once more
+# at ERROR, which Python prints on stderr when the application configured no logging.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 CHANNELS_PER_CONNECTION = 8
 # The window and packet sizes of SFTP channels: paramiko's 2 MiB window stalls a fast link between

@@ -107,17 +107,17 @@ def test_server_killed_mid_backup_fails_cleanly_and_the_next_backup_works(tmp_pa
         # Retried once, after a short wait, rather than for up to 30 s: the server is not coming back.
         retry_once = {"retries": "1", "retry_wait": "0.05"}
         kloset.create(first.config(location), plaintext=True).close()
-        locks = served / "store" / "locks"
+        packfiles = served / "store" / "packfiles"
         stop = threading.Event()
 
-        def kill_when_locked() -> None:
+        def kill_while_a_pack_is_written() -> None:
             while not stop.is_set():
-                if os.listdir(locks):
-                    first.kill()  # the backup has started writing
+                if os.listdir(packfiles):  # the first pack's bucket: its upload has begun
+                    first.kill()
                     return
                 time.sleep(0.001)
 
-        killer = threading.Thread(target=kill_when_locked)
+        killer = threading.Thread(target=kill_while_a_pack_is_written)
         killer.start()
         try:
             with pytest.raises(TransientError, match="sftp: ") as failure:
