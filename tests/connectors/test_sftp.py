@@ -20,7 +20,7 @@ from kloset.connectors.sftp.exporter import SFTPExporter
 from kloset.connectors.sftp.importer import SFTPImporter
 from kloset.connectors.sftp.location import Target, parse_location
 from kloset.connectors.sftp.store import SFTPStore
-from kloset.errors import AuthenticationError, ConfigError, TransientError
+from kloset.errors import AuthenticationError, ConfigError, TransientError, UnsafePathError
 from kloset.exporter import Exporter
 from kloset.importer import Importer, ImporterOptions
 from kloset.objects import FileInfo, ResourceType
@@ -245,3 +245,27 @@ def test_directory_with_a_name_that_is_not_utf8_is_recorded_as_an_error(server: 
     importer.close()
     assert records["odd"].error is not None and "UTF-8" in records["odd"].error
     assert records["fine.txt"].error is None
+
+
+def test_chrooted_password_server_round_trips_a_tree(password_server: SSHServer) -> None:
+    tree = Path(password_server.root, "tree")
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f.txt").write_bytes(b"inside the chroot")
+    # The server shows link targets inside its chroot (a relative one it does not read at all).
+    (tree / "link").symlink_to(tree / "sub" / "f.txt")
+    importer = SFTPImporter(password_server.config("tree"))
+    records = {r.pathname: r for r in importer.scan()}
+    assert importer.root == "/tree" and set(records) == {"/tree", "/tree/sub", "/tree/sub/f.txt", "/tree/link"}
+    assert records["/tree/link"].target == "/tree/sub/f.txt"
+    opener = records["/tree/sub/f.txt"].open
+    assert opener is not None
+    with opener() as f:
+        assert f.read() == b"inside the chroot"
+    importer.close()
+    exporter = SFTPExporter(password_server.config("restored"))
+    exporter.mkdir("sub", FileInfo("sub", mode=stat.S_IFDIR | 0o755))
+    exporter.write_file("sub/f.txt", FileInfo("f.txt", size=5), iter([b"again"]))
+    with pytest.raises(UnsafePathError):
+        exporter.write_file("../escape", FileInfo("escape"), iter([b"x"]))
+    exporter.close()
+    assert Path(password_server.root, "restored", "sub", "f.txt").read_bytes() == b"again"

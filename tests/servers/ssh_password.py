@@ -66,10 +66,17 @@ def password_sftp(root: str | None = None) -> Iterator[SSHServer]:
 
         server = SSHServer(HOST, port, USERNAME, "", known_hosts, served, password=PASSWORD, served_root="/",
                            kill=kill)
+        async def end_sessions() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
         try:
             yield server
         finally:
             kill()
+            asyncio.run_coroutine_threadsafe(end_sessions(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
