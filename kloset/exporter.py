@@ -49,5 +49,8 @@ class Exporter(ABC):
     def set_attributes(self, path: str, info: FileInfo, xattrs: dict[str, bytes]) -> None:
         """Apply mode, ownership, times and extended attributes after content (directories last)."""
 
+    def ping(self) -> None:
+        """Raise if the destination cannot be reached; the default has nothing to check."""
+
     def close(self) -> None:
         """Flush and release resources."""

@@ -132,6 +132,14 @@ def make_client(config: dict[str, str], where: S3Location) -> Any:
         raise ConfigError(f"s3: cannot use endpoint {where.endpoint!r}: {e}") from e
 
 
+def ping_bucket(client: Any, where: S3Location) -> None:
+    """Raise, translated, unless the bucket answers."""
+    try:
+        client.head_bucket(Bucket=where.bucket)
+    except FOREIGN as e:
+        raise translate(e, f"bucket {where.bucket}") from e
+
+
 def list_objects(client: Any, where: S3Location, prefix: str) -> Iterator[dict[str, Any]]:
     """Every object under ``prefix`` (key, size, LastModified...), page after page, in key order.
     Errors are botocore's: each caller says what a missing bucket means to it."""

@@ -19,7 +19,7 @@ from kloset.errors import KlosetError, UnsafePathError, Unsupported
 from kloset.exporter import Exporter
 from kloset.objects import FileInfo
 
-from .client import FOREIGN, MULTIPART_THRESHOLD, make_client, parse_location, translate
+from .client import FOREIGN, MULTIPART_THRESHOLD, make_client, parse_location, ping_bucket, translate
 
 
 class S3Exporter(Exporter):
@@ -34,6 +34,9 @@ class S3Exporter(Exporter):
     @property
     def root(self) -> str:
         return str(self.where)
+
+    def ping(self) -> None:
+        ping_bucket(self._client, self.where)
 
     def mkdir(self, path: str, info: FileInfo) -> None:
         self._put(self._key(path) + "/", b"", info)

@@ -23,7 +23,7 @@ from kloset.errors import NotFound
 from kloset.importer import Importer, ImporterOptions
 from kloset.objects import FileInfo, Record
 
-from .client import FOREIGN, is_missing, list_objects, make_client, parse_location, translate
+from .client import FOREIGN, is_missing, list_objects, make_client, parse_location, ping_bucket, translate
 
 _FILE_MODE = stat.S_IFREG | 0o644
 _DIR_MODE = stat.S_IFDIR | 0o755
@@ -66,10 +66,7 @@ class S3Importer(Importer):
         return self._root
 
     def ping(self) -> None:
-        try:
-            self._client.head_bucket(Bucket=self.where.bucket)
-        except FOREIGN as e:
-            raise translate(e, f"bucket {self.where.bucket}") from e
+        ping_bucket(self._client, self.where)
 
     def scan(self) -> Iterator[Record]:
         """The root first, then each directory's entries sorted by their name bytes, depth first."""

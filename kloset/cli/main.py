@@ -45,10 +45,11 @@ EPILOG = """\
 commands:
 {commands}
 
-LOCATION is a path or a URL; without `at`, the store is $KLOSET_REPOSITORY, else one under the
-user's data directory. SNAP is a unique prefix of a snapshot ID, or `latest`; SNAP:PATH names an
-entry (a relative PATH is taken from the snapshot's root). The passphrase of an encrypted store
-comes from $KLOSET_PASSPHRASE, the output of $KLOSET_PASSPHRASE_CMD, or a prompt.
+LOCATION is a path, a URL or @name (a store entry: see `kloset store`); without `at`, the store is
+$KLOSET_REPOSITORY, else one under the user's data directory. SNAP is a unique prefix of a snapshot
+ID, or `latest`; SNAP:PATH names an entry (a relative PATH is taken from the snapshot's root). The
+passphrase of an encrypted store comes from the store entry's passphrase or passphrase_cmd,
+$KLOSET_PASSPHRASE, the output of $KLOSET_PASSPHRASE_CMD, or a prompt.
 
 exit codes:
   0    ok

@@ -369,3 +369,18 @@ def test_another_user_cannot_reach_the_agent(env: dict[str, str], store: str) ->
              "except PermissionError:\n    print('refused')\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "refused", out.stderr
+
+
+def test_a_named_store_runs_in_the_callers_process_with_its_entry(tmp_path: Path, env: dict[str, str],
+                                                                   src: Path) -> None:
+    # The entry's passphrase lives in the caller's config: the agent never sees the store.
+    env = dict(env, KLOSET_CONFIG_DIR=str(tmp_path / "config"))
+    env.pop("KLOSET_PASSPHRASE")
+    assert kloset(env, "store", "add", "st", str(tmp_path / "named"), "passphrase=entry secret").returncode == 0
+    assert kloset(env, "at", "@st", "create").returncode == 0
+    assert kloset(env, "at", "@st", "backup", str(src)).returncode == 0
+    for _ in range(2):
+        out = kloset(env, "at", "@st", "ls")
+        assert out.returncode == 0, out.stderr
+        assert str(src) in out.stdout
+    assert _agent_pid(env) is None

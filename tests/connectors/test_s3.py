@@ -341,3 +341,12 @@ def test_symlinks_and_unsafe_paths_are_refused(server: MotoServer, tmp_path: Pat
     with pytest.raises(UnsafePathError):
         exporter.symlink("../l", "a", FileInfo("l", mode=stat.S_IFLNK | 0o777))
     assert exporter.hardlink("b", "a") is False
+
+
+def test_a_destination_ping_asks_the_bucket(server: MotoServer, tmp_path: Path) -> None:
+    bucket = bucket_of(tmp_path)
+    exporter = S3Exporter(server.config(bucket))
+    with pytest.raises(NotFound, match="s3: "):
+        exporter.ping()
+    server.client().create_bucket(Bucket=bucket)
+    exporter.ping()

@@ -45,7 +45,13 @@ def split(argv: list[str]) -> tuple[str | None, list[str]]:
 def canonical(location: str | None) -> str:
     """The store's location as the agent keys it: paths made absolute, the default one resolved."""
     location = default_location() if location is None else location
-    return location if location.startswith("@") else connector_config(location)["location"]
+    return connector_config(location)["location"]
+
+
+def _named(location: str | None) -> bool:
+    """A named store (``@name``): its commands run in the caller's process, where the entry's keys and
+    passphrase are, and never reach the agent."""
+    return (default_location() if location is None else location).startswith("@")
 
 
 def _passphrase() -> str | None:
@@ -77,7 +83,7 @@ def run(argv: list[str]) -> int | None:
     if not wire.enabled():
         return None
     location, rest = split(argv)
-    if not rest or rest[0] not in SERVED:
+    if not rest or rest[0] not in SERVED or _named(location):
         return None
     try:
         request: dict[str, Any] = {
@@ -130,7 +136,7 @@ def warm(argv: list[str], code: int) -> None:
     if code != 0 or not wire.enabled():
         return
     location, rest = split(argv)
-    if not rest or rest[0] not in WARMING or any(a in ("-h", "--help") for a in rest):
+    if not rest or rest[0] not in WARMING or any(a in ("-h", "--help") for a in rest) or _named(location):
         return
     try:
         message = {"op": "warm", "build": wire.build(), "location": canonical(location),
