@@ -2,7 +2,8 @@
 
 Files are written to a temporary name and moved into place with the posix-rename extension, which
 replaces an existing entry atomically and never follows a symlink at the final name. Ownership is
-restored only when logged in as root and the server lets it change owners.
+restored only when logged in as root and the server lets it change owners. Hard links are made with
+the ``hardlink@openssh.com`` extension where the server has it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import stat
 from collections.abc import Callable, Iterable
 
 import paramiko
+from paramiko.sftp import CMD_EXTENDED
 
 from kloset.errors import ConfigError, UnsafePathError
 from kloset.exporter import Exporter
@@ -21,6 +23,7 @@ from kloset.objects import FileInfo
 from .session import Session
 
 _TEMP_PREFIX = ".kloset-"
+_HARDLINK = "hardlink@openssh.com"
 _NS = 1_000_000_000
 
 
@@ -91,6 +94,24 @@ class SFTPExporter(Exporter):
         full = self._resolve(path)
         self._session.call(lambda sftp: _create_replacing(sftp, full, lambda tmp: sftp.symlink(target, tmp)),
                            f"symlink {path}")
+
+    def hardlink(self, path: str, existing: str) -> bool:
+        """A second name through OpenSSH's ``hardlink@openssh.com``; False when the server or its file
+        system cannot, and the restore then writes a copy."""
+        full, source = self._resolve(path), self._resolve(existing)
+
+        def link(sftp: paramiko.SFTPClient) -> bool:
+            try:
+                # paramiko sends extended requests this way for its own posix_rename; it has no public
+                # call for this extension.
+                _create_replacing(sftp, full, lambda tmp: sftp._request(CMD_EXTENDED, _HARDLINK, source, tmp))
+            except OSError:
+                if Session.lost(sftp):
+                    raise
+                return False
+            return True
+
+        return self._session.call(link, f"hardlink {path}")
 
     def set_attributes(self, path: str, info: FileInfo, xattrs: dict[str, bytes]) -> None:
         full = self._resolve(path)

@@ -53,7 +53,6 @@ class TestSFTPImporterConformance(_OnServer, ImporterConformance):
 
 
 class TestSFTPExporterConformance(_OnServer, ExporterConformance):
-    supports_hardlinks = False
     supports_fifos = False
 
     def make_exporter(self, target: Path) -> Exporter:
@@ -269,3 +268,10 @@ def test_chrooted_password_server_round_trips_a_tree(password_server: SSHServer)
         exporter.write_file("../escape", FileInfo("escape"), iter([b"x"]))
     exporter.close()
     assert Path(password_server.root, "restored", "sub", "f.txt").read_bytes() == b"again"
+
+
+def test_hardlink_is_a_second_name_of_the_same_file(server: SSHServer, tmp_path: Path) -> None:
+    exporter = SFTPExporter(server.config(str(tmp_path / "target")))
+    exporter.write_file("a", FileInfo("a", size=6), iter([b"shared"]))
+    assert exporter.hardlink("b", "a") is True
+    assert os.stat(tmp_path / "target" / "a").st_ino == os.stat(tmp_path / "target" / "b").st_ino
