@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
-from kloset.errors import ConfigError, UnsafePathError
+from kloset.errors import UnsafePathError
 from kloset.exporter import Exporter
 from kloset.objects import FileInfo
 
-from .session import Session
+from .session import Session, makedirs
 
 _TEMP_PREFIX = ".kloset-"
 _HARDLINK = "hardlink@openssh.com"
@@ -40,26 +40,18 @@ class SFTPExporter(Exporter):
         super().__init__(config)
         self._session = Session(config)
         self._root = self._session.resolve(self._session.target.path).rstrip("/") or "/"
-        self._real_root = self._session.call(self._make_root, f"create {self._root}")
+
+        def make_root(sftp: paramiko.SFTPClient) -> str:
+            makedirs(sftp, self._root, 0o777)  # the server's umask applies, as with mkdir -p
+            return sftp.normalize(self._root).rstrip("/") or "/"
+
+        self._real_root = self._session.call(make_root, f"create {self._root}")
         self._parents: dict[str, str] = {}
         self._may_chown = self._session.target.username == "root"
 
     @property
     def root(self) -> str:
         return self._root
-
-    def _make_root(self, sftp: paramiko.SFTPClient) -> str:
-        parts = [p for p in self._root.split("/") if p]
-        for i in range(1, len(parts) + 1):
-            current = "/" + "/".join(parts[:i])
-            try:
-                attrs = sftp.stat(current)
-            except FileNotFoundError:
-                sftp.mkdir(current)
-                continue
-            if not stat.S_ISDIR(attrs.st_mode or 0):
-                raise ConfigError(f"sftp: {current} exists and is not a directory")
-        return sftp.normalize(self._root).rstrip("/") or "/"
 
     def mkdir(self, path: str, info: FileInfo) -> None:
         full = self._resolve(path)

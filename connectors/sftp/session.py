@@ -17,6 +17,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -260,6 +261,20 @@ class Session:
         if isinstance(e, (OSError, EOFError, paramiko.SSHException)):
             return TransientError(f"{where}: cannot connect: {e}")
         return KlosetError(f"{where}: cannot connect: {e}")
+
+
+def makedirs(sftp: paramiko.SFTPClient, path: str, mode: int) -> None:
+    """``mkdir -p`` on the server; ConfigError when a component is not a directory."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        current = "/" + "/".join(parts[:i])
+        try:
+            if stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                continue
+        except FileNotFoundError:
+            sftp.mkdir(current, mode)
+            continue
+        raise ConfigError(f"sftp: {current} exists and is not a directory")
 
 
 def read_range(f: paramiko.SFTPFile, offset: int, end: int) -> bytes:

@@ -30,7 +30,7 @@ from kloset.errors import ConfigError, NotFound, StoreNotFound
 from kloset.objects import ID_SIZE, ResourceType
 from kloset.storage import Storage
 
-from .session import Session, read_range
+from .session import Session, makedirs, read_range
 
 _TYPE_DIRS = {ResourceType.PACKFILE: "packfiles", ResourceType.STATE: "states", ResourceType.LOCK: "locks"}
 _BUCKETED = frozenset({ResourceType.PACKFILE, ResourceType.STATE})
@@ -61,7 +61,7 @@ class SFTPStore(Storage):
         root = self.root
 
         def create(sftp: paramiko.SFTPClient) -> None:
-            _makedirs(sftp, root)
+            makedirs(sftp, root, 0o700)
             if sftp.listdir(root):
                 what = "a store" if _exists(sftp, f"{root}/CONFIG") else "files but no store"
                 raise ConfigError(f"sftp: {self._session.where}:{root} already holds {what}")
@@ -218,17 +218,3 @@ def _mkdir_if_missing(sftp: paramiko.SFTPClient, path: str) -> None:
     except OSError as e:
         if not _exists(sftp, path):
             raise FileNotFoundError(errno.ENOENT, str(e), path) from e
-
-
-def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
-    """``mkdir -p`` on the server."""
-    parts = [p for p in path.split("/") if p]
-    for i in range(1, len(parts) + 1):
-        current = "/" + "/".join(parts[:i])
-        try:
-            if stat.S_ISDIR(sftp.stat(current).st_mode or 0):
-                continue
-            raise ConfigError(f"sftp: {current} exists and is not a directory")
-        except FileNotFoundError:
-            sftp.mkdir(current, 0o700)
-
