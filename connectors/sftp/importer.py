@@ -42,7 +42,9 @@ class SFTPImporter(Importer):
 
     @property
     def origin(self) -> str:
-        return self._session.target.host
+        """The host, with its port when not 22: two servers on one host are two origins."""
+        target = self._session.target
+        return target.host if target.port == 22 else f"{target.host}:{target.port}"
 
     @property
     def type(self) -> str:

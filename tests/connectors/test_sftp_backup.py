@@ -66,7 +66,7 @@ def test_backup_from_an_sftp_source_restores_byte_for_byte(server: SSHServer, tm
     source = make_tree(tmp_path / "remote")
     store = kloset.create(str(tmp_path / "store"), plaintext=True)
     snap = store.backup(server.config(str(source)))
-    assert snap.header.importer_type == "sftp" and snap.header.importer_origin == server.host
+    assert snap.header.importer_type == "sftp" and snap.header.importer_origin == f"{server.host}:{server.port}"
     snap.restore(tmp_path / "restored")
     assert_same_tree(tmp_path / "restored")
     # Restored onto the server too, through the SFTP destination.
