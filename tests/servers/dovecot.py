@@ -163,7 +163,9 @@ def free_port() -> int:
 def write_certificate(directory: Path) -> Path:
     """A self-signed EC certificate for 127.0.0.1 and localhost: ``cert.pem`` and ``key.pem``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    # A name of its own: certificates trusted together (one bundle for two servers) are told apart by
+    # subject, and two named alike would each be checked against the other's key.
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kloset test {directory.name}")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
