@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-from .errors import Unsupported
+from .errors import UnsafePathError, Unsupported
 from .objects import FileInfo
 
 
@@ -54,3 +54,13 @@ class Exporter(ABC):
 
     def close(self) -> None:
         """Flush and release resources."""
+
+
+def checked_parts(path: str, connector: str = "", also: str = "") -> list[str]:
+    """The components of a path the restore engine passed, refused with UnsafePathError unless it is
+    plainly relative: no empty, ``.`` or ``..`` component and no NUL (nor any character of ``also``,
+    for a protocol that cannot carry it). Every exporter checks this before it writes."""
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts) or any(c in path for c in "\0" + also):
+        raise UnsafePathError(f"{connector + ': ' if connector else ''}refusing unsafe path {path!r}")
+    return parts

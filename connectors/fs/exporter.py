@@ -22,7 +22,7 @@ from kloset.errors import (
     UnsafePathError,
     Unsupported,
 )
-from kloset.exporter import Exporter
+from kloset.exporter import Exporter, checked_parts
 from kloset.objects import EntryType, FileInfo
 
 _SCHEME = "fs://"
@@ -206,9 +206,7 @@ class FSExporter(Exporter):
 
     def _resolve(self, path: str) -> str:
         """The absolute path to operate on for ``path``, or UnsafePathError."""
-        parts = path.split("/")
-        if any(part in ("", ".", "..") for part in parts) or "\0" in path:
-            raise UnsafePathError(f"refusing unsafe path {path!r}")
+        parts = checked_parts(path)
         rel_parent = path.rpartition("/")[0]
         parent = self._parents.get(rel_parent)
         if parent is None:

@@ -10,8 +10,8 @@ import stat
 import time
 from collections.abc import Iterable
 
-from kloset.errors import KlosetError, NotFound, UnsafePathError, Unsupported
-from kloset.exporter import Exporter
+from kloset.errors import KlosetError, NotFound, Unsupported
+from kloset.exporter import Exporter, checked_parts
 from kloset.objects import EntryType, FileInfo
 
 from .session import Session, refused_as_unknown, translate, wire
@@ -117,8 +117,7 @@ class FTPExporter(Exporter):
 
     def _full(self, path: str) -> str:
         """The server path of ``path`` (relative to the root), or UnsafePathError."""
-        if any(part in ("", ".", "..") for part in path.split("/")) or any(c in path for c in "\0\r\n"):
-            raise UnsafePathError(f"ftp: refusing unsafe path {path!r}")
+        checked_parts(path, "ftp", also="\r\n")  # a line end would end the FTP command early
         return f"{self.root.rstrip('/')}/{path}"
 
     def _discard(self, temporary: str) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from kloset.errors import UnsafePathError, Unsupported
-from kloset.exporter import Exporter
+from kloset.exporter import Exporter, checked_parts
 from kloset.objects import FileInfo
 
 from .names import escape_segment, parse_message_name, unescape_segment
@@ -114,8 +114,7 @@ class IMAPExporter(Exporter):
 
 def _check(path: str) -> None:
     """Refuse a path that is not plainly relative: restore never passes one, and none is obeyed."""
-    if path.startswith("/") or any(p in ("", ".", "..") for p in path.split("/")):
-        raise UnsafePathError(f"imap: refusing {path!r}: it would land outside the target")
+    checked_parts(path, "imap")
 
 
 def _create(session: Session, name: str) -> None:

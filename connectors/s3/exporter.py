@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from kloset.errors import KlosetError, UnsafePathError, Unsupported
-from kloset.exporter import Exporter
+from kloset.errors import KlosetError, Unsupported
+from kloset.exporter import Exporter, checked_parts
 from kloset.objects import FileInfo
 
 from .client import FOREIGN, MULTIPART_THRESHOLD, make_client, parse_location, ping_bucket, translate
@@ -80,9 +80,7 @@ class S3Exporter(Exporter):
         self._client.close()
 
     def _key(self, path: str) -> str:
-        parts = path.split("/")
-        if any(part in ("", ".", "..") for part in parts) or "\0" in path:
-            raise UnsafePathError(f"s3: refusing unsafe path {path!r}")
+        checked_parts(path, "s3")
         return self.where.key(path)
 
     def _put(self, key: str, data: bytes, info: FileInfo) -> None:

@@ -17,7 +17,7 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from kloset.errors import UnsafePathError
-from kloset.exporter import Exporter
+from kloset.exporter import Exporter, checked_parts
 from kloset.objects import FileInfo
 
 from .session import Session, makedirs
@@ -130,9 +130,7 @@ class SFTPExporter(Exporter):
 
     def _resolve(self, path: str) -> str:
         """The server path to operate on for ``path``, or UnsafePathError."""
-        parts = path.split("/")
-        if any(part in ("", ".", "..") for part in parts) or "\0" in path:
-            raise UnsafePathError(f"sftp: refusing unsafe path {path!r}")
+        parts = checked_parts(path, "sftp")
         rel_parent = path.rpartition("/")[0]
         parent = self._parents.get(rel_parent)
         if parent is None:
