@@ -20,6 +20,8 @@ import errno
 import re
 import secrets
 import stat
+import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -193,9 +195,42 @@ class SFTPStore(Storage):
 
 
 def _read(sftp: paramiko.SFTPClient, path: str, offset: int, length: int | None) -> bytes:
-    with sftp.open(path, "rb") as f:
-        size = f.stat().st_size or 0
-        return read_range(f, offset, size if length is None else min(size, offset + length))
+    if length is None:
+        with sftp.open(path, "rb") as f:
+            return read_range(f, offset, f.stat().st_size or 0)
+    # A range of a pack, most often one of many that a restore reads from it: the file is kept open on
+    # this channel, so a read costs one round trip rather than three (open, read, close). Resources
+    # never change once written, so an open file stays right; one replaced or removed since still
+    # reads its own bytes, which were the same. A range past the end reads what there is.
+    files = _open_files(sftp)
+    f, size = files.pop(path, (None, 0))
+    try:
+        if f is None:
+            f = sftp.open(path, "rb")
+            size = f.stat().st_size or 0  # paramiko waits forever on a read past the end
+        data = read_range(f, offset, min(size, offset + length))
+    except BaseException:
+        if f is not None:
+            f.close()
+        raise
+    files[path] = (f, size)  # the most recently used last
+    while len(files) > _OPEN_PER_CHANNEL:
+        files.pop(next(iter(files)))[0].close()
+    return data
+
+
+#: Files kept open for ranged reads, per channel.
+_OPEN_PER_CHANNEL = 4
+_files_lock = threading.Lock()
+_files: weakref.WeakKeyDictionary[paramiko.SFTPClient, dict[str, tuple[paramiko.SFTPFile, int]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _open_files(sftp: paramiko.SFTPClient) -> dict[str, tuple[paramiko.SFTPFile, int]]:
+    """The files open on ``sftp``'s channel with their sizes, least recently read first. A channel is lent
+    to one thread at a time, so only the table of channels needs the lock."""
+    with _files_lock:
+        return _files.setdefault(sftp, {})
 
 
 def _ids(names: list[str], bucket: str) -> list[bytes]:

@@ -96,7 +96,7 @@ class Batch:
     chunks rather than one per chunk. Memory holds one window."""
 
     #: Plaintext bytes fetched at once.
-    WINDOW = 8 << 20
+    WINDOW = 16 << 20
 
     def __init__(self, reader: SnapshotReader, rows: Sequence[dict[str, Any]]) -> None:
         self._repo = reader.repo

@@ -23,9 +23,11 @@ from .reader import Batch, SnapshotReader
 from .rows import row_info, row_pathname
 
 ProgressFn = Callable[[int, int], None]
-# A batch of files handed to a writer thread closes at this many files or bytes.
-_BATCH_FILES = 32
-_BATCH_BYTES = 4 << 20
+# A batch of files handed to a writer thread closes at this many files or bytes. Its content is fetched
+# a window at a time (reader.Batch): large batches make few, large requests, which a remote store needs
+# (a request per few small files left a restore from S3 or SFTP waiting on round trips).
+_BATCH_FILES = 1024
+_BATCH_BYTES = 16 << 20
 
 
 @dataclass

@@ -43,6 +43,7 @@ def run(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> float:
     """Run one command; its wall seconds. A failure stops the benchmark with the command's stderr."""
     timer = shutil.which("time")
     stats = os.path.join(tempfile.gettempdir(), "kloset-remote.time")
+    os.sync()  # what earlier steps wrote is on disk: no step pays for another's writeback
     t0 = time.perf_counter()
     p = subprocess.run(([timer, "-f", "%M", "-o", stats] if timer else []) + cmd, cwd=cwd, env=env,
                        capture_output=True, text=True)
