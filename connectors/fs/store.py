@@ -32,7 +32,7 @@ _BUCKETED = frozenset({ResourceType.PACKFILE, ResourceType.STATE})
 TMP_PREFIX = ".tmp-"
 _ID_NAME = re.compile(r"[0-9a-f]{64}\Z")
 # A full disk may be freed and a flaky disk or network filesystem may recover, so these are worth a retry.
-_TRANSIENT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT,
+_TRANSIENT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT,
                         errno.ESTALE})
 # Longer ranged reads are clamped to the file size first, so pread never allocates a huge buffer.
 _CLAMP = 1 << 20
@@ -40,7 +40,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
-def _error(e: OSError, what: str) -> KlosetError:
+def oserror(e: OSError, what: str) -> KlosetError:
     """Translate an OSError met while doing ``what`` into the kloset error tree."""
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
         return NotFound(f"{what}: {e}")
@@ -122,7 +122,7 @@ class FSStore(Storage):
         except FileExistsError as e:
             raise ConfigError(f"{self.root} already exists and is not an empty directory") from e
         except OSError as e:
-            raise _error(e, f"create store {self.root}") from e
+            raise oserror(e, f"create store {self.root}") from e
 
     def open(self) -> bytes:
         try:
@@ -131,7 +131,7 @@ class FSStore(Storage):
         except (FileNotFoundError, NotADirectoryError) as e:
             raise StoreNotFound(f"no store at {self.root}") from e
         except OSError as e:
-            raise _error(e, f"open store {self.root}") from e
+            raise oserror(e, f"open store {self.root}") from e
 
     def list(self, rtype: ResourceType) -> list[bytes]:
         """IDs found on disk; temp files and any other stray names are skipped."""
@@ -150,14 +150,14 @@ class FSStore(Storage):
         except FileNotFoundError as e:
             raise StoreNotFound(f"no store at {self.root}") from e
         except OSError as e:
-            raise _error(e, f"list {_TYPE_DIRS[rtype]}") from e
+            raise oserror(e, f"list {_TYPE_DIRS[rtype]}") from e
 
     def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         directory, name = self._place(rtype, rid)
         try:
             self._write(directory, name, data, bucket=rtype in _BUCKETED, sync=self._durable(rtype))
         except OSError as e:
-            raise _error(e, f"put {_TYPE_DIRS[rtype]}/{name}") from e
+            raise oserror(e, f"put {_TYPE_DIRS[rtype]}/{name}") from e
         return len(data)
 
     def get(self, rtype: ResourceType, rid: bytes, offset: int = 0, length: int | None = None) -> bytes:
@@ -168,7 +168,7 @@ class FSStore(Storage):
             try:
                 return _pread(self._pack_fd(f"{directory}/{name}"), length, offset)
             except OSError as e:
-                raise _error(e, f"get {_TYPE_DIRS[rtype]}/{name}") from e
+                raise oserror(e, f"get {_TYPE_DIRS[rtype]}/{name}") from e
         try:
             fd = os.open(f"{directory}/{name}", os.O_RDONLY)
             try:
@@ -179,7 +179,7 @@ class FSStore(Storage):
             finally:
                 os.close(fd)
         except OSError as e:
-            raise _error(e, f"get {_TYPE_DIRS[rtype]}/{name}") from e
+            raise oserror(e, f"get {_TYPE_DIRS[rtype]}/{name}") from e
 
     def _pack_fd(self, path: str) -> int:
         fds = self._handles.fds
@@ -211,7 +211,7 @@ class FSStore(Storage):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as e:
-            raise _error(e, f"delete {_TYPE_DIRS[rtype]}/{name}") from e
+            raise oserror(e, f"delete {_TYPE_DIRS[rtype]}/{name}") from e
 
     def size(self) -> int:
         """Bytes in every file under the root, temp files included since they take space too."""
@@ -220,7 +220,7 @@ class FSStore(Storage):
         except FileNotFoundError as e:
             raise StoreNotFound(f"no store at {self.root}") from e
         except OSError as e:
-            raise _error(e, f"size of {self.root}") from e
+            raise oserror(e, f"size of {self.root}") from e
 
     def _place(self, rtype: ResourceType, rid: bytes) -> tuple[str, str]:
         """The directory and file name of a resource."""

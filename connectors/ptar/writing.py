@@ -13,28 +13,23 @@ process the same view of what the file holds.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import threading
 
+from kloset.connectors.fs.store import oserror as fs_oserror
 from kloset.errors import ConfigError, KlosetError, NotFound, TransientError
 
 from . import layout
 from .layout import Extent, Key
 
 _GONE = (1 << 64) - 1  # offset and length of a deletion's journal record
-_TRANSIENT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR})
 _APPEND = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
 
 
 def oserror(e: OSError, what: str) -> KlosetError:
-    """An OSError met while doing ``what`` in the kloset error tree."""
-    if e.errno in (errno.ENOENT, errno.ENOTDIR):
-        return NotFound(f"ptar: {what}: {e.strerror}")
-    if e.errno in _TRANSIENT:
-        return TransientError(f"ptar: {what}: {e.strerror}")
-    return KlosetError(f"ptar: {what}: {e.strerror or e}")
+    """An OSError met while doing ``what`` in the kloset error tree, as the fs store tells them."""
+    return fs_oserror(e, f"ptar: {what}")
 
 
 def temporary_names(path: str) -> tuple[str, str]:
