@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, KlosetError, NotFound
-from ..hashing import blob_mac
 from ..objects import BlobType, ResourceType
-from ..packfile import open_blob
 
 if TYPE_CHECKING:  # the repository reads single blobs through :func:`unseal` too
     from .repo import Repository
@@ -87,9 +85,6 @@ def unseal(repo: Repository, blob_type: BlobType, blob_id: bytes, pack_id: bytes
     if len(sealed) != length:
         return IntegrityError(f"packfile {pack_id.hex()[:16]} is truncated")
     try:
-        data = open_blob(repo.sealer(wrapped), blob_type, blob_id, sealed)
-        if verify and blob_mac(repo.keyring.mac_key, blob_type, data) != blob_id:
-            raise IntegrityError("content does not match its ID")
+        return repo.open_sealed(blob_type, blob_id, wrapped, pack_id, sealed, verify)
     except IntegrityError as e:
-        return IntegrityError(f"blob {blob_id.hex()[:16]} in packfile {pack_id.hex()[:16]}: {e}")
-    return data
+        return e

@@ -109,13 +109,13 @@ class Repository:
         packs = self._packs if t != BlobType.CHUNK else None
         if packs is not None and (cached := packs.get(pack_id, offset, length)) is not None:
             try:
-                return self._open_blob(blob_type, blob_id, wrapped, pack_id, cached, verify)
+                return self.open_sealed(blob_type, blob_id, wrapped, pack_id, cached, verify)
             except IntegrityError:
                 # The cache checks its own entries; one that passes and still fails the tag was replaced
                 # by someone: the store decides.
                 packs.drop(pack_id, offset, length)
         sealed = self._read_pack(pack_id, offset, length)
-        data = self._open_blob(blob_type, blob_id, wrapped, pack_id, sealed, verify)
+        data = self.open_sealed(blob_type, blob_id, wrapped, pack_id, sealed, verify)
         if packs is not None:
             packs.put(pack_id, offset, length, sealed)  # only once its tag verified
         return data
@@ -129,8 +129,10 @@ class Repository:
             raise IntegrityError(f"packfile {pack_id.hex()[:16]} is truncated")
         return sealed
 
-    def _open_blob(self, blob_type: BlobType, blob_id: bytes, wrapped: bytes, pack_id: bytes, sealed: bytes,
-                   verify: bool) -> bytes:
+    def open_sealed(self, blob_type: BlobType, blob_id: bytes, wrapped: bytes, pack_id: bytes,
+                    sealed: bytes | memoryview, verify: bool) -> bytes:
+        """The plaintext of a blob from its sealed bytes as read from its pack; IntegrityError naming both
+        when its tag (or, with ``verify``, its ID) does not check."""
         try:
             data = open_blob(self.sealer(wrapped), blob_type, blob_id, sealed)
             if verify and blob_mac(self.keyring.mac_key, blob_type, data) != blob_id:
