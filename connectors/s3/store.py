@@ -39,6 +39,10 @@ from .client import (
 _TYPE_DIRS = {ResourceType.PACKFILE: "packfiles", ResourceType.STATE: "states", ResourceType.LOCK: "locks"}
 _BUCKETED = frozenset({ResourceType.PACKFILE, ResourceType.STATE})
 _ID_NAME = re.compile(r"[0-9a-f]{64}\Z")
+#: Resources up to this size go up in one PUT: a pack closes just past the default pack size (16 MiB),
+#: and a multipart upload of it would cost four requests instead of one. Larger ones go in parts of
+#: MULTIPART_THRESHOLD bytes.
+SINGLE_PUT_MAX = 64 << 20
 _TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD,
                            max_concurrency=4)
 _CONFIG = "CONFIG"
@@ -125,7 +129,7 @@ class S3Store(Storage):
     def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         key = self._key(rtype, rid)
         try:
-            if len(data) < MULTIPART_THRESHOLD:
+            if len(data) <= SINGLE_PUT_MAX:
                 self._client.put_object(Bucket=self.where.bucket, Key=key, Body=bytes(data),
                                         StorageClass=self._storage_class)
             else:

@@ -16,6 +16,7 @@ import pytest
 from servers.s3 import MotoServer, moto_server
 
 from kloset.connectors.s3 import client as s3_client
+from kloset.connectors.s3 import store as s3_store
 from kloset.connectors.s3.exporter import S3Exporter
 from kloset.connectors.s3.importer import S3Importer
 from kloset.connectors.s3.store import S3Store
@@ -23,6 +24,7 @@ from kloset.errors import ConfigError, KlosetError, NotFound, StoreNotFound, Uns
 from kloset.exporter import Exporter
 from kloset.importer import Importer, ImporterOptions
 from kloset.objects import EntryType, FileInfo, ResourceType
+from kloset.repository.config import DEFAULT_PACK_SIZE
 from kloset.testing.exporter_suite import ExporterConformance
 from kloset.testing.importer_suite import ImporterConformance
 from kloset.testing.storage_suite import CONFIG, StorageConformance, payload, resource_id
@@ -186,7 +188,9 @@ def test_the_config_is_written_create_only(server: MotoServer, tmp_path: Path,
     assert late.open() == CONFIG
 
 
-def test_a_large_resource_goes_up_as_a_multipart_upload(server: MotoServer, tmp_path: Path) -> None:
+def test_a_large_resource_goes_up_as_a_multipart_upload(server: MotoServer, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_store, "SINGLE_PUT_MAX", s3_client.MULTIPART_THRESHOLD)  # small enough to test
     store = S3Store(server.config(bucket_of(tmp_path)))
     store.create(CONFIG)
     data = random.Random(3).randbytes(s3_client.MULTIPART_THRESHOLD + 1000)
@@ -195,6 +199,17 @@ def test_a_large_resource_goes_up_as_a_multipart_upload(server: MotoServer, tmp_
     head = server.client().head_object(Bucket=bucket_of(tmp_path), Key=key)
     assert head["ETag"].strip('"').endswith("-2")  # a multipart object's ETag counts its parts
     assert store.get(ResourceType.PACKFILE, resource_id(1), len(data) - 10) == data[-10:]
+
+
+def test_a_pack_of_the_default_size_goes_up_in_one_request(server: MotoServer, tmp_path: Path) -> None:
+    store = S3Store(server.config(bucket_of(tmp_path)))
+    store.create(CONFIG)
+    data = random.Random(4).randbytes(DEFAULT_PACK_SIZE + 100_000)  # a pack closes just past the size
+    store.put(ResourceType.PACKFILE, resource_id(1), data)
+    key = f"packfiles/{resource_id(1).hex()[:2]}/{resource_id(1).hex()}"
+    head = server.client().head_object(Bucket=bucket_of(tmp_path), Key=key)
+    assert "-" not in head["ETag"]
+    assert store.get(ResourceType.PACKFILE, resource_id(1)) == data
 
 
 def test_listing_pages_through_every_key(server: MotoServer, tmp_path: Path,
