@@ -384,3 +384,16 @@ def test_a_named_store_runs_in_the_callers_process_with_its_entry(tmp_path: Path
         assert out.returncode == 0, out.stderr
         assert str(src) in out.stdout
     assert _agent_pid(env) is None
+
+
+def test_a_relative_ptar_path_is_held_by_the_agent_under_its_absolute_location(
+        tmp_path: Path, env: dict[str, str], src: Path) -> None:
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*KLOSET, *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert run("ptar", "-o", "b.ptar", str(src)).returncode == 0
+    for _ in range(2):  # the second is answered by the agent the first one started
+        out = run("at", "b.ptar", "ls")
+        assert out.returncode == 0, out.stderr
+        assert str(src) in out.stdout
+    wait_for(env, f"ptar://{tmp_path / 'b.ptar'}")
