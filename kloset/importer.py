@@ -5,11 +5,15 @@ from __future__ import annotations
 import enum
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .errors import ConfigError, NotFound
 from .objects import Record
+
+Entry = TypeVar("Entry")
+Result = TypeVar("Result")
 
 
 class LocationFlags(enum.IntFlag):
@@ -98,3 +102,28 @@ def read_exclude_file(path: str) -> list[str]:
     except OSError as e:
         raise ConfigError(f"exclude file {path}: {e.strerror}") from e
     return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def depth_first(root: str, children: Iterable[Entry], name: Callable[[Entry], str],
+                visit: Callable[[str, str, Entry], tuple[Result, Iterable[Entry]]]) -> Iterator[Result]:
+    """What ``visit`` makes of each entry below ``root``, depth first, each directory's ``children`` in the
+    order given (a scan in snapshot order gives them sorted by name bytes). ``visit(path, rel, entry)``
+    gets the entry's absolute path and its path relative to ``root``, and returns its result and its own
+    children (none for anything but a directory).
+
+    An explicit stack rather than recursion: trees deeper than the recursion limit exist, and nested
+    generators would cost O(depth) per entry."""
+    stack: list[tuple[str, str, Iterator[Entry]]] = [(root, "", iter(children))]
+    while stack:
+        parent, parent_rel, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        n = name(entry)
+        path = f"/{n}" if parent == "/" else f"{parent}/{n}"
+        rel = f"{parent_rel}/{n}" if parent_rel else n
+        result, below = visit(path, rel, entry)
+        yield result
+        if below:
+            stack.append((path, rel, iter(below)))

@@ -12,13 +12,14 @@ import socket
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import BinaryIO, cast
 
 from pathspec import GitIgnoreSpec
 
 from kloset.connectors.fs.walk import name_bytes
 from kloset.errors import AuthenticationError, KlosetError, NotFound, TransientError
-from kloset.importer import Importer, ImporterOptions
+from kloset.importer import Importer, ImporterOptions, depth_first
 from kloset.objects import EntryType, FileInfo, Record
 
 from .listing import Entry, from_facts, modify_ns, parse_facts, parse_list
@@ -73,24 +74,15 @@ class FTPImporter(Importer):
             return
         children, error = self._children(root, "")
         yield Record(pathname=root, info=root_info, error=error)
-        # An explicit stack, as in the fs walk: deep trees exist.
-        stack: list[tuple[str, str, Iterator[Entry]]] = [(root, "", iter(children))]
-        while stack:
-            parent, parent_rel, entries = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
-                stack.pop()
-                continue
-            name, info, _, error = entry
-            path = f"/{name}" if parent == "/" else f"{parent}/{name}"
-            if error is not None or info is None or info.type is not EntryType.DIR:
-                yield self._record(path, entry)
-                continue
-            rel = f"{parent_rel}/{name}" if parent_rel else name
-            children, error = self._children(path, rel)
-            yield Record(pathname=path, info=info, error=error)
-            if children:
-                stack.append((path, rel, iter(children)))
+        yield from depth_first(root, children, itemgetter(0), self._visit)
+
+    def _visit(self, path: str, rel: str, entry: Entry) -> tuple[Record, list[Entry]]:
+        """The record of ``path`` and, for a directory, its entries in walk order."""
+        _, info, _, error = entry
+        if error is not None or info is None or info.type is not EntryType.DIR:
+            return self._record(path, entry), []
+        children, error = self._children(path, rel)
+        return Record(pathname=path, info=info, error=error), children
 
     def _record(self, path: str, entry: Entry) -> Record:
         _, info, target, error = entry

@@ -13,6 +13,7 @@ import io
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
@@ -20,7 +21,7 @@ from pathspec import GitIgnoreSpec
 
 from kloset.connectors.fs.walk import name_bytes
 from kloset.errors import NotFound
-from kloset.importer import Importer, ImporterOptions
+from kloset.importer import Importer, ImporterOptions, depth_first
 from kloset.objects import FileInfo, Record
 
 from .client import FOREIGN, is_missing, list_objects, make_client, parse_location, ping_bucket, translate
@@ -73,24 +74,12 @@ class S3Importer(Importer):
         tree = self._list()
         spec = GitIgnoreSpec.from_lines(self.options.excludes) if self.options.excludes else None
         yield self._record(self._root, "/", tree)
-        # An explicit stack, as in the fs walk: deep key hierarchies must not hit the recursion limit.
-        stack: list[tuple[str, str, Iterator[tuple[str, _Node]]]] = [(self._root, "", _children(tree))]
-        while stack:
-            parent, parent_rel, children = stack[-1]
-            entry = next(children, None)
-            if entry is None:
-                stack.pop()
-                continue
+
+        def visit(path: str, rel: str, entry: tuple[str, _Node]) -> tuple[Record, list[tuple[str, _Node]]]:
             name, node = entry
-            is_dir = not node.key
-            rel = f"{parent_rel}/{name}" if parent_rel else name
-            # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-            if spec is not None and spec.match_file(rel + "/" if is_dir else rel):
-                continue
-            path = f"{parent.rstrip('/')}/{name}"
-            yield self._record(path, name, node)
-            if is_dir:
-                stack.append((path, rel, _children(node)))
+            return self._record(path, name, node), _children(node, rel, spec)
+
+        yield from depth_first(self._root, _children(tree, "", spec), itemgetter(0), visit)
 
     def _list(self) -> _Node:
         """The tree of every object under the prefix, from one paged listing."""
@@ -181,5 +170,16 @@ def _directory(parent: _Node, name: str, mtime_ns: int) -> _Node:
     return node
 
 
-def _children(node: _Node) -> Iterator[tuple[str, _Node]]:
-    return iter(sorted(node.children.items(), key=lambda item: name_bytes(item[0])))
+def _children(node: _Node, rel: str, spec: GitIgnoreSpec | None) -> list[tuple[str, _Node]]:
+    """A directory's entries in walk order, less the excluded ones (``rel``: the directory's path below
+    the root)."""
+    items = sorted(node.children.items(), key=lambda item: name_bytes(item[0]))
+    if spec is None:
+        return items
+
+    def excluded(name: str, child: _Node) -> bool:
+        path = f"{rel}/{name}" if rel else name
+        # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
+        return spec.match_file(path if child.key else path + "/")
+
+    return [item for item in items if not excluded(*item)]

@@ -18,7 +18,7 @@ from paramiko import SFTPAttributes as Attrs
 from pathspec import GitIgnoreSpec
 
 from kloset.connectors.fs.walk import describe, name_bytes
-from kloset.importer import Importer, ImporterOptions
+from kloset.importer import Importer, ImporterOptions, depth_first
 from kloset.objects import FileInfo, Record
 
 from .session import READ_WINDOW, Session, read_range
@@ -64,20 +64,7 @@ class SFTPImporter(Importer):
             return
         record, children = self._visit(self._root, "", root_attrs)
         yield record
-        # An explicit stack: trees deeper than the recursion limit exist.
-        stack: list[tuple[str, str, Iterator[Attrs]]] = [(self._root, "", iter(children))]
-        while stack:
-            parent, parent_rel, entries = stack[-1]
-            attrs = next(entries, None)
-            if attrs is None:
-                stack.pop()
-                continue
-            path = f"/{attrs.filename}" if parent == "/" else f"{parent}/{attrs.filename}"
-            rel = f"{parent_rel}/{attrs.filename}" if parent_rel else attrs.filename
-            record, children = self._visit(path, rel, attrs)
-            yield record
-            if children:
-                stack.append((path, rel, iter(children)))
+        yield from depth_first(self._root, children, lambda attrs: attrs.filename, self._visit)
 
     def _visit(self, path: str, rel: str, attrs: Attrs) -> tuple[Record, list[Attrs]]:
         """The record of ``path`` and, for a directory, its children's attributes in walk order."""
