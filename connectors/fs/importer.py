@@ -12,10 +12,8 @@ import stat
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from pathspec import GitIgnoreSpec
-
 from kloset.errors import ConfigError, KlosetError, NotFound
-from kloset.importer import Importer, ImporterOptions, LocationFlags
+from kloset.importer import Excludes, Importer, ImporterOptions, LocationFlags
 from kloset.objects import FileInfo, Record
 
 from .walk import ChildWalk, Entry, WalkFailed, walk
@@ -39,7 +37,7 @@ class FSImporter(Importer):
         super().__init__(config, options)
         self._root = _root_from_location(self.config.get("location", ""), self.options.cwd)
         self._origin = self.options.hostname or socket.gethostname()
-        GitIgnoreSpec.from_lines(self.options.excludes)  # a malformed pattern fails here, not in the walk
+        Excludes(self.options.excludes)  # a malformed pattern fails here, not in the walk
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
         self._walk: ChildWalk | None = None

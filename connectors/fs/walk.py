@@ -21,8 +21,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from kloset.importer import depth_first
-
 # (path, error, stat fields, symlink target). A directory that cannot be listed has both an error and
 # its stat fields; an entry that cannot be stat'ed has no stat fields.
 Stat = tuple[int, int, int, int, int, int, int, int, int, int]  # mode size mtime ctime dev ino uid gid nlink rdev
@@ -44,7 +42,21 @@ def walk(root: str, excludes: list[str]) -> Iterator[Entry]:
         spec = GitIgnoreSpec.from_lines(excludes)
     entry, children = _visit(root, "", spec, follow=True)
     yield entry
-    yield from depth_first(root, children, str, lambda path, rel, _: _visit(path, rel, spec))
+    # An explicit stack rather than recursion: trees deeper than the recursion limit exist, and nested
+    # generators would cost O(depth) per entry.
+    stack: list[tuple[str, str, Iterator[str]]] = [(root, "", iter(children))]
+    while stack:
+        parent, parent_rel, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            continue
+        path = f"/{name}" if parent == "/" else f"{parent}/{name}"
+        rel = f"{parent_rel}/{name}" if parent_rel else name
+        entry, children = _visit(path, rel, spec)
+        yield entry
+        if children:
+            stack.append((path, rel, iter(children)))
 
 
 def _visit(path: str, rel: str, spec: object, follow: bool = False) -> tuple[Entry, list[str]]:

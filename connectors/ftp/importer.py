@@ -15,11 +15,9 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import BinaryIO, cast
 
-from pathspec import GitIgnoreSpec
-
 from kloset.connectors.fs.walk import name_bytes
 from kloset.errors import AuthenticationError, KlosetError, NotFound, TransientError
-from kloset.importer import Importer, ImporterOptions, depth_first
+from kloset.importer import Excludes, Importer, ImporterOptions, depth_first
 from kloset.objects import EntryType, FileInfo, Record
 
 from .listing import Entry, from_facts, modify_ns, parse_facts, parse_list
@@ -43,7 +41,7 @@ class FTPImporter(Importer):
         super().__init__(config, options)
         self._settings = settings_of(self.config)
         excludes = self.options.excludes
-        self._spec = GitIgnoreSpec.from_lines(excludes) if excludes else None
+        self._excluded = Excludes(excludes)
         self._session = Session(self._settings)
         self._mlsd: bool | None = None  # unknown until the server answers (or refuses) one MLSD
         self.ping()
@@ -122,17 +120,10 @@ class FTPImporter(Importer):
             raise  # the server, not this directory: the backup stops
         except KlosetError as e:
             return [], f"cannot list directory: {e}"
-        if self._spec is not None:
-            entries = [e for e in entries if not self._excluded(rel, e)]
+        entries = [e for e in entries if not self._excluded(
+            f"{rel}/{e[0]}" if rel else e[0], e[1] is not None and e[1].type is EntryType.DIR)]
         entries.sort(key=lambda e: name_bytes(e[0]))
         return entries, None
-
-    def _excluded(self, parent_rel: str, entry: Entry) -> bool:
-        assert self._spec is not None
-        name, info = entry[0], entry[1]
-        rel = f"{parent_rel}/{name}" if parent_rel else name
-        # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-        return self._spec.match_file(rel + "/" if info is not None and info.type is EntryType.DIR else rel)
 
     def _list(self, path: str, ftp: ftplib.FTP) -> list[Entry]:
         if self._mlsd is not False:

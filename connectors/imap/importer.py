@@ -16,10 +16,9 @@ from typing import Any
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_fetch_response
-from pathspec import GitIgnoreSpec
 
 from kloset.errors import KlosetError, NotFound
-from kloset.importer import Importer, ImporterOptions
+from kloset.importer import Excludes, Importer, ImporterOptions
 from kloset.objects import FileInfo, Record
 
 from .content import Fetcher, MessageRef
@@ -49,7 +48,7 @@ class IMAPImporter(Importer):
         super().__init__(config, options)
         self._settings = settings(self.config)
         self._root = "/" + "/".join(escape_segment(s) for s in self._settings.mailbox)
-        self._excludes = GitIgnoreSpec.from_lines(self.options.excludes)
+        self._excludes = Excludes(self.options.excludes)
         self._pool = Pool(self._settings)
         self._fetcher = Fetcher(self._pool)
         self.ping()
@@ -120,10 +119,7 @@ class IMAPImporter(Importer):
             yield from self._walk(child, pathname, _directory(pathname))
 
     def _excluded(self, pathname: str, is_dir: bool) -> bool:
-        if not self.options.excludes:
-            return False
-        rel = pathname[len(self._root) :].lstrip("/")
-        return self._excludes.match_file(rel + "/" if is_dir else rel)
+        return self._excludes(pathname[len(self._root) :].lstrip("/"), is_dir)
 
     def _messages(self, mailbox: str, path: str) -> tuple[list[Record], str | None]:
         """The records of a mailbox's messages from one UID FETCH (not sorted), or why there are none."""

@@ -17,11 +17,10 @@ from operator import itemgetter
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
-from pathspec import GitIgnoreSpec
 
 from kloset.connectors.fs.walk import name_bytes
 from kloset.errors import NotFound
-from kloset.importer import Importer, ImporterOptions, depth_first
+from kloset.importer import Excludes, Importer, ImporterOptions, depth_first
 from kloset.objects import FileInfo, Record
 
 from .client import FOREIGN, is_missing, list_objects, make_client, parse_location, ping_bucket, translate
@@ -49,7 +48,7 @@ class S3Importer(Importer):
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         super().__init__(config, options)
         self.where = parse_location(self.config.get("location", ""))
-        GitIgnoreSpec.from_lines(self.options.excludes)  # a malformed pattern fails here, not in the scan
+        self._excluded = Excludes(self.options.excludes)  # a malformed pattern fails here, not in the scan
         self._client: Any = make_client(self.config, self.where)
         self._root = "/" + self.where.prefix.rstrip("/")
 
@@ -72,14 +71,13 @@ class S3Importer(Importer):
     def scan(self) -> Iterator[Record]:
         """The root first, then each directory's entries sorted by their name bytes, depth first."""
         tree = self._list()
-        spec = GitIgnoreSpec.from_lines(self.options.excludes) if self.options.excludes else None
         yield self._record(self._root, "/", tree)
 
         def visit(path: str, rel: str, entry: tuple[str, _Node]) -> tuple[Record, list[tuple[str, _Node]]]:
             name, node = entry
-            return self._record(path, name, node), _children(node, rel, spec)
+            return self._record(path, name, node), _children(node, rel, self._excluded)
 
-        yield from depth_first(self._root, _children(tree, "", spec), itemgetter(0), visit)
+        yield from depth_first(self._root, _children(tree, "", self._excluded), itemgetter(0), visit)
 
     def _list(self) -> _Node:
         """The tree of every object under the prefix, from one paged listing."""
@@ -170,16 +168,8 @@ def _directory(parent: _Node, name: str, mtime_ns: int) -> _Node:
     return node
 
 
-def _children(node: _Node, rel: str, spec: GitIgnoreSpec | None) -> list[tuple[str, _Node]]:
+def _children(node: _Node, rel: str, excluded: Excludes) -> list[tuple[str, _Node]]:
     """A directory's entries in walk order, less the excluded ones (``rel``: the directory's path below
     the root)."""
     items = sorted(node.children.items(), key=lambda item: name_bytes(item[0]))
-    if spec is None:
-        return items
-
-    def excluded(name: str, child: _Node) -> bool:
-        path = f"{rel}/{name}" if rel else name
-        # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-        return spec.match_file(path if child.key else path + "/")
-
-    return [item for item in items if not excluded(*item)]
+    return [(name, child) for name, child in items if not excluded(f"{rel}/{name}" if rel else name, not child.key)]

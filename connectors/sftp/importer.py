@@ -15,10 +15,9 @@ from typing import BinaryIO, TypeVar, cast
 
 import paramiko
 from paramiko import SFTPAttributes as Attrs
-from pathspec import GitIgnoreSpec
 
 from kloset.connectors.fs.walk import describe, name_bytes
-from kloset.importer import Importer, ImporterOptions, depth_first
+from kloset.importer import Excludes, Importer, ImporterOptions, depth_first
 from kloset.objects import FileInfo, Record
 
 from .session import READ_WINDOW, Session, read_range
@@ -36,7 +35,7 @@ class SFTPImporter(Importer):
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         super().__init__(config, options)
         self._session = Session(config)
-        self._spec = GitIgnoreSpec.from_lines(self.options.excludes) if self.options.excludes else None
+        self._excluded = Excludes(self.options.excludes)
         self._root = self._session.resolve(self._session.target.path).rstrip("/") or "/"
         self.ping()
 
@@ -73,7 +72,8 @@ class SFTPImporter(Importer):
         children: list[Attrs] = []
         if stat.S_ISDIR(mode):
             listing, record.error = self._entry_call(lambda sftp: sftp.listdir_attr(path), "cannot list directory")
-            children = sorted((a for a in listing or () if not self._excluded(rel, a)),
+            children = sorted((a for a in listing or () if not self._excluded(
+                f"{rel}/{a.filename}" if rel else a.filename, stat.S_ISDIR(a.st_mode or 0))),
                               key=lambda a: name_bytes(a.filename))
         elif stat.S_ISLNK(mode):
             target, record.error = self._entry_call(lambda sftp: sftp.readlink(path), "cannot read link")
@@ -81,13 +81,6 @@ class SFTPImporter(Importer):
         elif stat.S_ISREG(mode):
             record.open = functools.partial(self._open, path)
         return record, children
-
-    def _excluded(self, parent_rel: str, attrs: Attrs) -> bool:
-        if self._spec is None:
-            return False
-        rel = f"{parent_rel}/{attrs.filename}" if parent_rel else attrs.filename
-        # gitignore tells directories apart by a trailing slash ("build/" must not match a file).
-        return self._spec.match_file(rel + "/" if stat.S_ISDIR(attrs.st_mode or 0) else rel)
 
     def _entry_call(self, fn: Callable[[paramiko.SFTPClient], T], what: str) -> tuple[T | None, str | None]:
         """``fn``'s result, or None and what went wrong with the entry. A lost connection raises."""
