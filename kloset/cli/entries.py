@@ -92,21 +92,14 @@ def ping(kind: Kind, name: str) -> str:
         with kloset.open({"location": reference, "retries": "0"}) as store:
             return f", {'encrypted' if store.encrypted else 'plaintext'} store {store.id}"
     from kloset.location import connector_config
-    from kloset.registry import exporter_for, importer_class
+    from kloset.registry import exporter_for
+    from kloset.store import importer_for
 
-    config = connector_config(reference, kind)
-    if kind == "source":
-        importer = importer_class(config["location"])(config)
-        try:
-            importer.ping()
-        finally:
-            importer.close()
-        return ""
-    exporter = exporter_for(config)
+    connector = importer_for(reference) if kind == "source" else exporter_for(connector_config(reference, kind))
     try:
-        exporter.ping()
+        connector.ping()
     finally:
-        exporter.close()
+        connector.close()
     return ""
 
 
