@@ -84,9 +84,12 @@ class SnapshotReader:
             yield self.repo.get_blob(BlobType.CHUNK, cid)
 
     def open(self, pathname: str) -> ContentFile:
-        row = self.find(pathname)
+        return self.open_row(self.find(pathname))
+
+    def open_row(self, row: dict[str, Any]) -> ContentFile:
+        """The content of a files row (with ``path``, ``type``, ``size``, ``object_id`` and ``chunks``)."""
         if row["type"] != "file":
-            raise NotFound(f"{pathname}: not a regular file (a {row['type']})")
+            raise NotFound(f"{row.get('path')}: not a regular file (a {row['type']})")
         return ContentFile(self.repo, self.chunks_of(row))
 
 

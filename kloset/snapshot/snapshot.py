@@ -121,9 +121,7 @@ class Snapshot:
     def open_entry(self, row: Mapping[str, Any]) -> ContentFile:
         """:meth:`open` for a row of :meth:`entries` (with ``type``, ``size``, ``object_id`` and ``chunks``),
         without looking its path up again."""
-        if row["type"] != "file":
-            raise NotFound(f"{row.get('path')}: not a regular file (a {row['type']})")
-        return ContentFile(self._repo, self._reader.chunks_of(dict(row)))
+        return self._reader.open_row(dict(row))
 
     def read_bytes(self, path: str) -> bytes:
         with self.open(path) as f:
