@@ -19,6 +19,7 @@ Result = TypeVar("Result")
 class LocationFlags(enum.IntFlag):
     """The plugin protocol's location flags."""
 
+    NONE = 0
     LOCALFS = 1
     FILE = 2
     STREAM = 4

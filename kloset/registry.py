@@ -1,8 +1,11 @@
-"""Schemes -> connector classes: entry points of installed distributions, then built-ins.
+"""Schemes -> connector classes: installed plugin packages first, then entry points of installed
+distributions (kloset's own connectors among them).
 
 Connectors register under the entry-point groups ``kloset.storage``, ``kloset.importers`` and
 ``kloset.exporters`` with the scheme as the name; analyzers under ``kloset.analyzers`` and viewers
-under ``kloset.viewers``, by their own name. kloset imports no plugin by name.
+under ``kloset.viewers``, by their own name. kloset imports no plugin by name. A plugin package added
+with ``kloset pkg add`` serves its protocols in place of any connector of the same scheme, until
+``kloset pkg rm`` gives that one back.
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ def _classes(kind: str) -> dict[str, object]:
 
 
 def connector_class(kind: str, scheme: str, base: Any) -> Any:
-    """The class registered as ``scheme`` (a connector's scheme, an analyzer's name) in ``kind``'s group."""
+    """The class registered as ``scheme`` (a connector's scheme, an analyzer's name) in ``kind``'s group,
+    or the installed plugin that serves it."""
+    if kind in _PLUGIN_KINDS:
+        plugin = _plugin_class(kind, scheme)
+        if plugin is not None:
+            return plugin
     label = f"analyzer {scheme!r}" if kind == "analyzer" else f"{kind} connector for scheme {scheme!r}"
     ep = _classes(kind).get(scheme)
     if ep is None:
-        known = ", ".join(sorted(_classes(kind))) or "none"
+        known = ", ".join(schemes(kind)) or "none"
         raise ConfigError(f"no {label} (known: {known})")
     try:
         cls = ep.load()  # type: ignore[attr-defined]
@@ -50,8 +58,31 @@ def connector_class(kind: str, scheme: str, base: Any) -> Any:
     return cls
 
 
-def schemes(kind: str) -> list[str]:
-    return sorted(_classes(kind))
+def _plugin_class(kind: str, scheme: str) -> Any:
+    from .plugin.installed import find  # a listing of the plugins folder: no gRPC until one is used
+
+    found = find(kind, scheme)
+    if found is None:
+        return None
+    from .plugin.launch import Launch, bound_class
+
+    spec = found.spec
+    name = f"{found.package}/{kind}"
+    launch = Launch(name, list(spec.command), spec.flags, spec.validate_config)
+    return bound_class(kind, name, launch, scheme)
+
+
+_PLUGIN_KINDS = ("storage", "importer", "exporter")
+
+
+def schemes(kind: str, *, plugins: bool = True) -> list[str]:
+    """The schemes (or names) ``kind`` has, installed plugins' included unless ``plugins`` is False."""
+    names = set(_classes(kind))
+    if plugins and kind in _PLUGIN_KINDS:
+        from .plugin.installed import schemes as plugin_schemes
+
+        names.update(plugin_schemes(kind))
+    return sorted(names)
 
 
 def storage_for(config: dict[str, str]) -> Storage:

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "source": "add, change, show, list, remove or ping named sources (@name)",
     "destination": "add, change, show, list, remove or ping named restore destinations (@name)",
     "store": "add, change, show, list, remove or ping named stores (@name)",
+    "pkg": "create, add, remove or show plugin packages (.ptar)",
 }
 
 EPILOG = """\

@@ -1,0 +1,164 @@
+"""A source served by a plugin: the host side of the protocol's Importer service.
+
+The plugin streams records; an extended attribute comes as a record of its own right after its file's
+(``isXattr``), and every content, a file's or an attribute's, is read with an ``Open`` call of its own.
+When the plugin's flags ask for acknowledgements (``needack``), each record is answered once the host is
+done with it: when its content has been read, or at once when it has none.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import queue
+from collections.abc import Iterator
+from typing import Any, BinaryIO, ClassVar, cast
+
+from ..importer import Importer, ImporterOptions, LocationFlags
+from ..objects import Record
+from .launch import Launch, options_fields
+from .proto import connectors_pb2 as cpb
+from .proto import importer_pb2 as pb
+from .proto import importer_pb2_grpc as rpc
+from .wire import file_info
+
+
+class PluginImporter(Importer):
+    launch: ClassVar[Launch]
+    # Plugins yield records in an order of their own, which the backup puts right.
+    ordered = False
+
+    def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
+        super().__init__(config, options)
+        self._plugin, sent, proto = self.launch.start(self.config)
+        try:
+            self._stub = rpc.ImporterStub(self._plugin.channel)
+            init = pb.InitRequest(options=pb.Options(**options_fields(self.options)),  # type: ignore[arg-type]
+                                  proto=proto, config=sent)
+            r = self._plugin.call(self._stub.Init, init)
+        except BaseException:
+            self._plugin.close()
+            raise
+        self._origin, self._type, self._root = r.origin, r.type, r.root
+        self._flags = LocationFlags(r.flags)
+        self._acks: queue.SimpleQueue[pb.ImportRequest | None] = queue.SimpleQueue()
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    @property
+    def flags(self) -> LocationFlags:
+        return self._flags
+
+    def _requests(self) -> Iterator[pb.ImportRequest]:
+        while (request := self._acks.get()) is not None:
+            yield request
+
+    def _ack(self, header: cpb.Record, error: str = "") -> None:
+        if self._flags & LocationFlags.NEEDACK:
+            self._acks.put(pb.ImportRequest(result=cpb.Result(header=header, error=error)))
+
+    def scan(self) -> Iterator[Record]:
+        held: cpb.Record | None = None  # the last record, waiting for the attributes that follow it
+        attributes: list[cpb.Record] = []
+        for response in self._plugin.stream(self._stub.Import(self._requests())):
+            if response.finished:
+                break
+            rec = response.record
+            if rec.isXattr:
+                attributes.append(rec)
+                continue
+            if held is not None:
+                yield self._record(held, attributes)
+                attributes = []
+            held = rec
+        if held is not None:
+            yield self._record(held, attributes)
+
+    def _record(self, rec: cpb.Record, attributes: list[cpb.Record]) -> Record:
+        out = Record(rec.pathname, info=file_info(rec.fileInfo) if rec.HasField("fileInfo") else None,
+                     target=rec.target, error=rec.error or None)
+        if rec.hasReader and not rec.error:
+            out.open = functools.partial(self._open, rec)
+        else:
+            self._ack(rec)
+        if attributes:
+            out.load_xattrs = functools.partial(self._xattrs, attributes)
+        return out
+
+    def _open(self, rec: cpb.Record) -> BinaryIO:
+        stream = self._plugin.stream(self._stub.Open(pb.OpenRequest(record=rec)))
+        return cast(BinaryIO, Content(stream, functools.partial(self._ack, rec)))
+
+    def _xattrs(self, attributes: list[cpb.Record]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for rec in attributes:
+            with self._open(rec) as f:
+                out[rec.xattrName] = f.read()
+        return out
+
+    def ping(self) -> None:
+        self._plugin.call(self._stub.Ping, pb.PingRequest())
+
+    def close(self) -> None:
+        if self._plugin.closed:
+            return
+        self._acks.put(None)
+        try:
+            self._plugin.call(self._stub.Close, pb.CloseRequest())
+        finally:
+            self._plugin.close()
+
+
+class Content(io.RawIOBase):
+    """A file's content as it streams from ``Open``: a read-only file object over the chunks."""
+
+    def __init__(self, chunks: Iterator[Any], done: Any) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._done = done
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bool:
+        for m in self._chunks:
+            if m.chunk:
+                self._buf = memoryview(m.chunk)
+                return True
+        return False
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [bytes(self._buf)]
+            self._buf = memoryview(b"")
+            parts.extend(m.chunk for m in self._chunks)
+            return b"".join(parts)
+        if not self._buf and not self._more():
+            return b""
+        out = bytes(self._buf[:n])
+        self._buf = self._buf[n:]
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+            self._done()
+        super().close()

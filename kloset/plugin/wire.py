@@ -1,0 +1,140 @@
+"""What crosses the plugin boundary, both ways: file metadata and records as the protocol's messages, and
+kloset's errors as gRPC status codes.
+
+The protocol carries Go's ``fs.FileMode`` bits, not POSIX ``st_mode``, and has no field for ctime or a
+device's rdev: those arrive as 0 (an incremental backup through a plugin then compares size, mtime and
+inode). Strings must be valid UTF-8 on the wire, so a name that is not cannot cross it.
+"""
+
+from __future__ import annotations
+
+import stat
+
+import grpc
+
+from .. import errors
+from ..objects import FileInfo
+from .proto import connectors_pb2 as pb
+
+# Go's fs.FileMode type bits (io/fs): the protocol's mode field is Go's, so that Plakar's plugins and
+# ours read it alike.
+GO_DIR = 1 << 31
+GO_SYMLINK = 1 << 27
+GO_DEVICE = 1 << 26
+GO_NAMED_PIPE = 1 << 25
+GO_SOCKET = 1 << 24
+GO_SETUID = 1 << 23
+GO_SETGID = 1 << 22
+GO_CHAR_DEVICE = 1 << 21
+GO_STICKY = 1 << 20
+GO_IRREGULAR = 1 << 19
+
+_TYPES = ((stat.S_IFDIR, GO_DIR), (stat.S_IFLNK, GO_SYMLINK), (stat.S_IFIFO, GO_NAMED_PIPE),
+          (stat.S_IFSOCK, GO_SOCKET), (stat.S_IFBLK, GO_DEVICE), (stat.S_IFCHR, GO_DEVICE | GO_CHAR_DEVICE))
+_BITS = ((stat.S_ISUID, GO_SETUID), (stat.S_ISGID, GO_SETGID), (stat.S_ISVTX, GO_STICKY))
+
+
+def go_mode(mode: int) -> int:
+    """POSIX st_mode -> Go fs.FileMode."""
+    fmt = stat.S_IFMT(mode)
+    out = mode & 0o777
+    for posix, go in _TYPES:
+        if fmt == posix:
+            out |= go
+            break
+    for posix, go in _BITS:
+        if mode & posix:
+            out |= go
+    return out
+
+
+def posix_mode(mode: int) -> int:
+    """Go fs.FileMode -> POSIX st_mode (a regular file when no type bit is set)."""
+    if mode & GO_DIR:
+        fmt = stat.S_IFDIR
+    elif mode & GO_SYMLINK:
+        fmt = stat.S_IFLNK
+    elif mode & GO_NAMED_PIPE:
+        fmt = stat.S_IFIFO
+    elif mode & GO_SOCKET:
+        fmt = stat.S_IFSOCK
+    elif mode & GO_DEVICE:
+        fmt = stat.S_IFCHR if mode & GO_CHAR_DEVICE else stat.S_IFBLK
+    else:
+        fmt = stat.S_IFREG
+    out = fmt | (mode & 0o777)
+    for posix, go in _BITS:
+        if mode & go:
+            out |= posix
+    return out
+
+
+def file_info_message(info: FileInfo) -> pb.FileInfo:
+    seconds, nanos = divmod(info.mtime_ns, 1_000_000_000)
+    m = pb.FileInfo(name=info.name, size=info.size, mode=go_mode(info.mode), dev=info.dev, ino=info.ino,
+                    uid=info.uid, gid=info.gid, nlink=info.nlink, username=info.username,
+                    groupname=info.groupname)
+    m.mod_time.seconds, m.mod_time.nanos = seconds, nanos
+    return m
+
+
+def file_info(m: pb.FileInfo) -> FileInfo:
+    return FileInfo(name=m.name, size=m.size, mode=posix_mode(m.mode),
+                    mtime_ns=m.mod_time.seconds * 1_000_000_000 + m.mod_time.nanos, dev=m.dev, ino=m.ino,
+                    uid=m.uid, gid=m.gid, nlink=m.nlink, username=m.username, groupname=m.groupname)
+
+
+def utf8(text: str) -> bool:
+    """Whether a string can go on the wire (kloset carries undecodable name bytes as lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def xattr_key(path: str, name: str) -> str:
+    """The key a plugin keeps an extended attribute's reader under (PROTOCOL.md, importer semantics)."""
+    return f"xattr:{path}:{name}"
+
+
+# kloset's errors <-> gRPC status codes. A plugin's typed error comes back to the host as the same type;
+# the first class a code names is the one the host raises.
+_CODES: tuple[tuple[type[errors.KlosetError], grpc.StatusCode], ...] = (
+    (errors.StoreNotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.TransientError, grpc.StatusCode.UNAVAILABLE),
+    (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
+    (errors.UnsafePathError, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unsupported, grpc.StatusCode.UNIMPLEMENTED),
+    (errors.LockError, grpc.StatusCode.ABORTED),
+    (errors.ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+# Marks the detail of a status set by a kloset plugin from a StoreNotFound, which shares NOT_FOUND.
+STORE_NOT_FOUND = "store not found: "
+
+
+def status_of(e: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status a plugin answers a failed call with."""
+    if isinstance(e, errors.KlosetError):
+        for cls, code in _CODES:
+            if isinstance(e, cls):
+                return code, (STORE_NOT_FOUND if cls is errors.StoreNotFound else "") + str(e)
+        return grpc.StatusCode.UNKNOWN, str(e)
+    if isinstance(e, FileNotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(e)
+    if isinstance(e, OSError):
+        return grpc.StatusCode.UNAVAILABLE, str(e)
+    return grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
+
+
+def error_of(code: grpc.StatusCode, detail: str, plugin: str) -> errors.KlosetError:
+    """The host's error for a status a plugin answered with (not for a broken connection: see
+    :meth:`kloset.plugin.transport.Plugin.error`)."""
+    if code is grpc.StatusCode.NOT_FOUND and detail.startswith(STORE_NOT_FOUND):
+        return errors.StoreNotFound(detail[len(STORE_NOT_FOUND):])
+    for cls, c in _CODES:
+        if c is code:
+            return cls(detail)
+    return errors.PluginError(f"plugin {plugin}: {detail or code.name}")

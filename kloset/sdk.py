@@ -1,0 +1,353 @@
+"""Writing a plugin: a connector class, as it runs in-process, served over the plugin protocol.
+
+A plugin's main is one call::
+
+    from kloset.sdk import run_importer
+    from mypackage.importer import MyImporter
+
+    run_importer(MyImporter)
+
+``run_importer``, ``run_exporter`` and ``run_storage`` take the class (or any factory called as the class
+would be: ``(config, options)`` for an importer, ``(config)`` for the others), serve it on stdin/stdout
+until the host closes them, and return. The connector is made by the host's ``Init``; its typed errors
+(kloset.errors) reach the host as the same types. Anything the connector prints goes to stderr, which
+the host passes through to the user. See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import grpc
+
+from .errors import ConfigError, KlosetError, NotFound
+from .exporter import Exporter
+from .importer import Importer, ImporterOptions
+from .objects import FileInfo, ResourceType
+from .plugin.proto import connectors_pb2 as cpb
+from .plugin.proto import exporter_pb2, importer_pb2, store_pb2
+from .plugin.proto import exporter_pb2_grpc as exporter_rpc
+from .plugin.proto import importer_pb2_grpc as importer_rpc
+from .plugin.proto import store_pb2_grpc as store_rpc
+from .plugin.transport import CHUNK, serve
+from .plugin.wire import file_info, file_info_message, status_of, utf8, xattr_key
+from .storage import Storage
+
+__all__ = ["package", "run_exporter", "run_importer", "run_storage"]
+
+ImporterFactory = Callable[[dict[str, str], ImporterOptions], Importer]
+ExporterFactory = Callable[[dict[str, str]], Exporter]
+StorageFactory = Callable[[dict[str, str]], Storage]
+
+
+def run_importer(factory: ImporterFactory) -> None:
+    serve(lambda server: importer_rpc.add_ImporterServicer_to_server(_Importer(factory), server))
+
+
+def run_exporter(factory: ExporterFactory) -> None:
+    serve(lambda server: exporter_rpc.add_ExporterServicer_to_server(_Exporter(factory), server))
+
+
+def run_storage(factory: StorageFactory) -> None:
+    serve(lambda server: store_rpc.add_StoreServicer_to_server(_Storage(factory), server))
+
+
+def package(main_file: str) -> ModuleType:
+    """The folder holding ``main_file`` imported as a package of its own (named after the folder), so
+    that a plugin's main runs the connector modules shipped beside it, whatever else is installed."""
+    folder = os.path.dirname(os.path.abspath(main_file))
+    name = "kloset_plugin_" + re.sub(r"\W", "_", os.path.basename(folder))
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{folder} is not a Python package (no __init__.py)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _abort(context: grpc.ServicerContext, e: BaseException) -> Any:
+    code, detail = status_of(e)
+    context.abort(code, detail)
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Unary handlers: a connector's error becomes the call's status."""
+    def call(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as e:
+            return _abort(context, e)
+    return call
+
+
+def _options(m: importer_pb2.Options) -> ImporterOptions:
+    return ImporterOptions(hostname=m.hostname, cwd=m.cwd, max_concurrency=m.maxconcurrency,
+                           excludes=list(m.excludes), no_xattr=m.noxattr)
+
+
+class _Importer(importer_rpc.ImporterServicer):
+    def __init__(self, factory: ImporterFactory) -> None:
+        self._factory = factory
+        self._importer: Importer | None = None
+        # What Open serves: a file's opener, or an attribute's value, kept until opened or acknowledged.
+        self._readers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def importer(self) -> Importer:
+        if self._importer is None:
+            raise ConfigError("the host called the importer before Init")
+        return self._importer
+
+    @_guarded
+    def Init(self, request: Any, context: Any) -> importer_pb2.InitResponse:
+        config = dict(request.config)
+        self._importer = imp = self._factory(config, _options(request.options))
+        return importer_pb2.InitResponse(origin=imp.origin, type=imp.type, root=imp.root, flags=int(imp.flags))
+
+    @_guarded
+    def Ping(self, request: Any, context: Any) -> importer_pb2.PingResponse:
+        self.importer.ping()
+        return importer_pb2.PingResponse()
+
+    def Import(self, requests: Iterator[Any], context: Any) -> Iterator[importer_pb2.ImportResponse]:
+        threading.Thread(target=self._acknowledged, args=(requests,), daemon=True).start()
+        try:
+            no_xattr = self.importer.options.no_xattr
+            for rec in self.importer.scan():
+                yield from self._messages(rec, no_xattr)
+            yield importer_pb2.ImportResponse(finished=True)
+        except Exception as e:
+            _abort(context, e)
+
+    def _messages(self, rec: Any, no_xattr: bool) -> Iterator[importer_pb2.ImportResponse]:
+        path = rec.pathname
+        if not utf8(path) or not utf8(rec.target):
+            shown = path.encode(errors="surrogateescape").decode(errors="replace")
+            yield importer_pb2.ImportResponse(record=cpb.Record(
+                pathname=shown, error="the name is not valid UTF-8, which the plugin protocol cannot carry"))
+            return
+        m = cpb.Record(pathname=path, target=rec.target, error=rec.error or "")
+        if rec.info is not None:
+            m.fileInfo.CopyFrom(file_info_message(rec.info))
+        xattrs = {} if no_xattr or rec.error else rec.get_xattrs()
+        if rec.open is not None and rec.error is None:
+            m.hasReader = True
+            with self._lock:
+                self._readers[path] = rec.open
+        if xattrs:
+            m.extendedAttributes.extend(xattrs)
+        yield importer_pb2.ImportResponse(record=m)
+        for name, value in xattrs.items():
+            with self._lock:
+                self._readers[xattr_key(path, name)] = value
+            yield importer_pb2.ImportResponse(record=cpb.Record(
+                pathname=path, isXattr=True, xattrName=name, hasReader=True,
+                xattrType=cpb.EXTENDED_ATTRIBUTE_TYPE_EXTENDED))
+
+    def _acknowledged(self, requests: Iterator[Any]) -> None:
+        """The host is done with these records: their readers can go."""
+        try:
+            for request in requests:
+                header = request.result.header
+                with self._lock:
+                    self._readers.pop(self._key(header), None)
+        except grpc.RpcError:
+            pass  # the stream ended
+
+    @staticmethod
+    def _key(rec: Any) -> str:
+        return xattr_key(rec.pathname, rec.xattrName) if rec.isXattr else rec.pathname
+
+    def Open(self, request: Any, context: Any) -> Iterator[importer_pb2.OpenResponse]:
+        key = self._key(request.record)
+        with self._lock:
+            reader = self._readers.pop(key, None)
+        try:
+            if reader is None:
+                raise NotFound(f"{key}: no content to open (opened already, or never listed)")
+            if isinstance(reader, bytes):
+                yield importer_pb2.OpenResponse(chunk=reader)
+                return
+            with reader() as f:
+                while chunk := f.read(CHUNK):
+                    yield importer_pb2.OpenResponse(chunk=chunk)
+        except Exception as e:
+            _abort(context, e)
+
+    @_guarded
+    def Close(self, request: Any, context: Any) -> importer_pb2.CloseResponse:
+        self._readers.clear()
+        if self._importer is not None:
+            self._importer.close()
+        return importer_pb2.CloseResponse()
+
+
+class _Exporter(exporter_rpc.ExporterServicer):
+    def __init__(self, factory: ExporterFactory) -> None:
+        self._factory = factory
+        self._exporter: Exporter | None = None
+
+    @property
+    def exporter(self) -> Exporter:
+        if self._exporter is None:
+            raise ConfigError("the host called the exporter before Init")
+        return self._exporter
+
+    @_guarded
+    def Init(self, request: Any, context: Any) -> exporter_pb2.InitResponse:
+        self._exporter = exp = self._factory(dict(request.config))
+        return exporter_pb2.InitResponse(origin=exp.location, type=(exp.protocols or ("",))[0], root=exp.root)
+
+    @_guarded
+    def Ping(self, request: Any, context: Any) -> exporter_pb2.PingResponse:
+        self.exporter.ping()
+        return exporter_pb2.PingResponse()
+
+    def Export(self, requests: Iterator[Any], context: Any) -> Iterator[exporter_pb2.ExportResponse]:
+        # Directories get their attributes once everything is written, deepest first (as a restore does).
+        dirs: list[tuple[str, FileInfo]] = []
+        try:
+            requests = iter(requests)
+            for request in requests:
+                rec = request.record
+                content = _content(requests) if rec.hasReader else None
+                error = ""
+                try:
+                    self._entry(rec, content, dirs)
+                except (KlosetError, OSError) as e:
+                    error = str(e)
+                finally:
+                    for _ in content or ():  # what the exporter did not read of a failed file
+                        pass
+                yield exporter_pb2.ExportResponse(result=cpb.Result(header=rec, error=error))
+            for path, info in sorted(dirs, key=lambda d: d[0].count("/"), reverse=True):
+                self.exporter.set_attributes(path, info, {})
+        except Exception as e:
+            _abort(context, e)
+
+    def _entry(self, rec: Any, content: Iterator[bytes] | None, dirs: list[tuple[str, FileInfo]]) -> None:
+        path = rec.pathname.lstrip("/")
+        info = file_info(rec.fileInfo)
+        exp = self.exporter
+        if rec.isXattr:
+            exp.set_attributes(path, info, {rec.xattrName: b"".join(content or ())})
+            return
+        kind = info.type.value
+        if kind == "dir":
+            if path:
+                exp.mkdir(path, info)
+            dirs.append((path, info))
+            return
+        if kind == "file":
+            exp.write_file(path, info, content or iter(()))
+        elif kind == "symlink":
+            exp.symlink(path, rec.target, info)
+        else:
+            exp.special(path, info)
+        exp.set_attributes(path, info, {})
+
+    @_guarded
+    def Close(self, request: Any, context: Any) -> exporter_pb2.CloseResponse:
+        if self._exporter is not None:
+            self._exporter.close()
+        return exporter_pb2.CloseResponse()
+
+
+def _content(requests: Iterator[Any]) -> Iterator[bytes]:
+    """A file's chunks from the export stream, up to the empty chunk that ends it."""
+    for request in requests:
+        if not request.chunk:
+            return
+        yield request.chunk
+
+
+class _Storage(store_rpc.StoreServicer):
+    def __init__(self, factory: StorageFactory) -> None:
+        self._factory = factory
+        self._store: Storage | None = None
+
+    @property
+    def store(self) -> Storage:
+        if self._store is None:
+            raise ConfigError("the host called the store before Init")
+        return self._store
+
+    @_guarded
+    def Init(self, request: Any, context: Any) -> store_pb2.InitResponse:
+        self._store = st = self._factory(dict(request.config))
+        return store_pb2.InitResponse(origin=st.location, type=(st.protocols or ("",))[0], root=st.location)
+
+    @_guarded
+    def Create(self, request: Any, context: Any) -> store_pb2.CreateResponse:
+        self.store.create(request.config)
+        return store_pb2.CreateResponse()
+
+    @_guarded
+    def Open(self, request: Any, context: Any) -> store_pb2.OpenResponse:
+        return store_pb2.OpenResponse(config=self.store.open())
+
+    @_guarded
+    def Ping(self, request: Any, context: Any) -> store_pb2.PingResponse:
+        self.store.ping()
+        return store_pb2.PingResponse()
+
+    @_guarded
+    def Mode(self, request: Any, context: Any) -> store_pb2.ModeResponse:
+        return store_pb2.ModeResponse(mode=int(self.store.mode()))
+
+    @_guarded
+    def Size(self, request: Any, context: Any) -> store_pb2.SizeResponse:
+        return store_pb2.SizeResponse(size=self.store.size())
+
+    @_guarded
+    def List(self, request: Any, context: Any) -> store_pb2.ListResponse:
+        return store_pb2.ListResponse(macs=self.store.list(_resource(request.type)))
+
+    @_guarded
+    def Put(self, requests: Iterator[Any], context: Any) -> store_pb2.PutResponse:
+        head = next(requests)
+        data = b"".join(r.chunk for r in requests)
+        return store_pb2.PutResponse(bytes_written=self.store.put(_resource(head.type), head.mac, data))
+
+    def Get(self, request: Any, context: Any) -> Iterator[store_pb2.GetResponse]:
+        try:
+            if request.HasField("range"):
+                data = self.store.get(_resource(request.type), request.mac, request.range.offset, request.range.length)
+            else:
+                data = self.store.get(_resource(request.type), request.mac)
+            view = memoryview(data)
+            for at in range(0, max(len(view), 1), CHUNK):
+                yield store_pb2.GetResponse(chunk=bytes(view[at:at + CHUNK]))
+        except Exception as e:
+            _abort(context, e)
+
+    @_guarded
+    def Delete(self, request: Any, context: Any) -> store_pb2.DeleteResponse:
+        self.store.delete(_resource(request.type), request.mac)
+        return store_pb2.DeleteResponse()
+
+    @_guarded
+    def Close(self, request: Any, context: Any) -> store_pb2.CloseResponse:
+        if self._store is not None:
+            self._store.close()
+        return store_pb2.CloseResponse()
+
+
+def _resource(value: int) -> ResourceType:
+    try:
+        return ResourceType(value)
+    except ValueError:
+        raise ConfigError(f"this store keeps no resources of type {value}") from None
