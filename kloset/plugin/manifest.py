@@ -34,6 +34,8 @@ _SEMVER = re.compile(
     r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(-(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
     r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?\Z")
+#: The manifest's names of the location flags (PROTOCOL.md), lowercase.
+FLAGS = {name.lower(): flag for name, flag in LocationFlags.__members__.items() if flag}
 _TEXTS = ("display_name", "description", "homepage", "license", "tier", "contact")
 _FIELDS = frozenset({"name", "version", "api_version", "tags", "connectors", *_TEXTS})
 _CONNECTOR_FIELDS = frozenset({"type", "class", "subclass", "protocols", "location_flags", "executable", "args",
@@ -57,8 +59,7 @@ class ConnectorSpec:
 
     @property
     def flags(self) -> LocationFlags:
-        return functools.reduce(operator.or_, (LocationFlags[f.upper()] for f in self.location_flags),
-                                LocationFlags(0))
+        return functools.reduce(operator.or_, (FLAGS[f] for f in self.location_flags), LocationFlags(0))
 
     @property
     def command(self) -> list[str]:
@@ -185,8 +186,7 @@ def _connector(c: Any, at: str, folder: Path | None, mistakes: list[str]) -> Con
     if len(set(protocols)) != len(protocols):
         mistakes.append(f"{at}protocols: a protocol is listed twice")
     flags = tuple(f.lower() for f in _strings(c, "location_flags", at, mistakes))
-    mistakes += [f"{at}location_flags: {f!r} is not one of {', '.join(n.lower() for n in LocationFlags.__members__)}"
-                 for f in flags if f.upper() not in LocationFlags.__members__]
+    mistakes += [f"{at}location_flags: {f!r} is not one of {', '.join(FLAGS)}" for f in flags if f not in FLAGS]
     executable = _text(c, "executable", at, mistakes, required=True)
     if executable:
         _inside(folder, executable, f"{at}executable", mistakes, program=True)

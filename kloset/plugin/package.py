@@ -144,15 +144,16 @@ def _with_version(text: str, version: str) -> str:
 
 
 def _verified_snapshot(store: Store, path: Path) -> Snapshot:
-    snaps = store.snapshots()
-    if len(snaps) != 1:
-        raise ConfigError(f"{path}: holds {len(snaps)} snapshots; a package holds exactly one")
+    # Checked before counting: a snapshot whose header is damaged is left out of the list.
     report = store.check(read_data=True)
     if not report.ok:
         damage = {**report.damaged_packs, **report.damaged_states, **report.damaged_snapshots,
                   **{k: ", ".join(v) for k, v in report.damaged_files.items()}}
         raise IntegrityError(f"{path}: damaged: " + ("; ".join(f"{k}: {v}" for k, v in damage.items())
                                                      or "blobs fail their checks"))
+    snaps = store.snapshots()
+    if len(snaps) != 1:
+        raise ConfigError(f"{path}: holds {len(snaps)} snapshots; a package holds exactly one")
     return snaps[0]
 
 
