@@ -1,9 +1,11 @@
 """The installed plugin packages, and which of them serves a scheme.
 
 This is what the registry asks on every lookup, so it stays cheap: it imports neither gRPC nor the
-engine, and keeps its scan of the plugins folder until the folder's mtime changes. Adding or removing
-a package renames a folder into or out of it, which changes that mtime, so a long-lived process (the
-agent) sees packages added after it started.
+engine, and keeps its scan of the plugins folder while the folder keeps its mtime and lists the same
+package folders (names and inode numbers). Adding or removing a package renames a folder into or out
+of it, which changes both, so a long-lived process (the agent) sees packages added after it started.
+Either alone can miss a change: the mtime moves in steps of the file system's clock (milliseconds on
+ext4), and a folder made right after one was deleted can get its inode number.
 
 Each package lives in ``PLUGINS_DIR/NAME/``; names that start with a dot (the lock, folders being
 added or removed) are not packages.
@@ -59,7 +61,8 @@ class Scan:
     served: dict[tuple[str, str], Found] = field(default_factory=dict)
 
 
-_scans: dict[Path, tuple[int, Scan]] = {}
+_Key = tuple[int, tuple[tuple[str, int], ...]]
+_scans: dict[Path, tuple[_Key, Scan]] = {}
 _scans_lock = threading.Lock()
 
 
@@ -68,16 +71,18 @@ def scan() -> Scan:
     root = plugins_dir()
     try:
         mtime = root.stat().st_mtime_ns
+        with os.scandir(root) as entries:
+            listing = tuple(sorted((e.name, e.inode()) for e in entries if not e.name.startswith(".")))
     except FileNotFoundError:
         return Scan()
     with _scans_lock:
         cached = _scans.get(root)
-    if cached is not None and cached[0] == mtime:
+    if cached is not None and cached[0] == (mtime, listing):
         return cached[1]
-    # The mtime read before the scan is the one kept: a change during the scan makes the next call rescan.
-    result = _read(root)
+    # What was read before the scan is the key kept: a change during the scan makes the next call rescan.
+    result = _read(root, [name for name, _ in listing])
     with _scans_lock:
-        _scans[root] = (mtime, result)
+        _scans[root] = ((mtime, listing), result)
     return result
 
 
@@ -99,17 +104,17 @@ def read_package(folder: Path) -> Package:
     return Package(name=m.name, version=m.version, folder=folder, manifest=m)
 
 
-def _read(root: Path) -> Scan:
+def _read(root: Path, names: list[str]) -> Scan:
     packages: list[Package] = []
     broken: dict[str, str] = {}
     served: dict[tuple[str, str], Found] = {}
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_dir():
+    for name in names:
+        if not (root / name).is_dir():
             continue
         try:
-            package = read_package(Path(entry.path))
+            package = read_package(root / name)
         except KlosetError as e:
-            broken[entry.name] = str(e)
+            broken[name] = str(e)
             continue
         packages.append(package)
         for spec in package.manifest.connectors:

@@ -222,3 +222,29 @@ def test_a_broken_package_folder_does_not_hide_the_others(tmp_path: Path, plugin
     assert [p.name for p in scan.packages] == ["demo"]
     assert "version: missing" in scan.broken["broken"]
     assert installed.find("importer", "demo") is not None
+
+
+def test_a_package_replaced_right_after_its_removal_is_seen_at_once(tmp_path: Path) -> None:
+    first_build, second_build = built(tmp_path / "a"), built(tmp_path / "b", version="2.0.0")
+    package.add(first_build)
+    found = installed.find("importer", "demo")
+    assert found is not None and found.version == "1.0.0"
+    package.rm("demo")
+    package.add(second_build)
+    found = installed.find("importer", "demo")
+    assert found is not None and found.version == "2.0.0"
+
+
+def test_a_broken_package_folder_can_be_removed(plugins: Path) -> None:
+    (plugins / "broken").mkdir(parents=True)
+    (plugins / "broken" / "manifest.yaml").write_text("name: [\n")
+    assert "not valid YAML" in installed.scan().broken["broken"]
+    package.rm("broken")
+    assert installed.scan().broken == {}
+    assert left_in(plugins) == [".lock"]
+
+
+def test_a_folder_named_otherwise_than_its_package_is_broken(tmp_path: Path, plugins: Path) -> None:
+    write_package(plugins / "other", fields("demo"))
+    assert installed.scan().broken == {"other": f"{plugins / 'other'}: holds package 'demo', not 'other'"}
+    assert installed.find("importer", "demo") is None
