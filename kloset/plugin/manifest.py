@@ -38,6 +38,8 @@ _SEMVER = re.compile(
 FLAGS = {name.lower(): flag for name, flag in LocationFlags.__members__.items() if flag}
 _TEXTS = ("display_name", "description", "homepage", "license", "tier", "contact")
 _FIELDS = frozenset({"name", "version", "api_version", "tags", "connectors", *_TEXTS})
+#: The JSON Schema keywords whose messages about the whole config name keys, never values.
+_NAMING_KEYS_ONLY = frozenset({"required", "additionalProperties", "dependentRequired"})
 _CONNECTOR_FIELDS = frozenset({"type", "class", "subclass", "protocols", "location_flags", "executable", "args",
                                "extra_files", "validator"})
 
@@ -81,7 +83,8 @@ class ConnectorSpec:
         errors = sorted(validator_for(schema)(schema).iter_errors(config), key=lambda e: list(e.path))
         if errors:
             lines = [f"config key {e.path[0]!r}: must satisfy {e.validator} {e.validator_value!r}" if e.path
-                     else f"config: {e.message}" for e in errors]
+                     else f"config: {e.message}" if e.validator in _NAMING_KEYS_ONLY
+                     else f"config: must satisfy {e.validator}" for e in errors]
             raise ConfigError(f"{self.type} for {self.protocols[0]}://: " + "; ".join(lines))
 
     def _folder(self) -> Path:

@@ -15,8 +15,10 @@ from kloset.errors import ConfigError, NotFound
 from kloset.importer import LocationFlags
 from kloset.plugin import API_VERSION, manifest
 
-SCHEMA = {"type": "object", "properties": {"location": {"type": "string"}, "port": {"pattern": "^[0-9]+$"}},
-          "required": ["location"], "additionalProperties": False}
+SCHEMA = {"type": "object", "required": ["location"], "additionalProperties": False,
+          "properties": {"location": {"type": "string"}, "port": {"pattern": "^[0-9]+$"}, "password": {}},
+          # a rule over the whole config, whose message from jsonschema would quote every value
+          "not": {"properties": {"password": {"const": "s3cret"}}, "required": ["password"]}}
 
 
 def fields(name: str = "demo", protocols: tuple[str, ...] = ("demo",), **more: Any) -> dict[str, Any]:
@@ -208,6 +210,7 @@ def test_a_config_that_fits_the_schema_passes(tmp_path: Path) -> None:
     ({"location": "demo://host", "port": "s3cret"}, "config key 'port': must satisfy pattern '^[0-9]+$'"),
     ({"location": "demo://host", "pasword": "s3cret"}, "('pasword' was unexpected)"),
     ({"port": "21"}, "'location' is a required property"),
+    ({"location": "demo://host", "password": "s3cret"}, "config: must satisfy not"),
 ])
 def test_a_config_that_breaks_the_schema_names_the_key_not_the_value(
         tmp_path: Path, config: dict[str, str], message: str) -> None:
