@@ -55,8 +55,11 @@ def create(manifest_path: str | os.PathLike[str], version: str | None = None,
         stage = Path(tmp) / m.name
         shutil.copytree(m.folder, stage, symlinks=True, ignore=shutil.ignore_patterns(*EXCLUDED))
         text = source.read_text()
-        (stage / FILENAME).write_text(text if version is None else _with_version(text, version))
-        staged = manifests.load(stage / FILENAME)
+        if version is not None:
+            text = _with_version(text, version)
+        (stage / FILENAME).write_text(text)
+        # Checked as copied: a symlink to an absolute path inside the folder, say, points out of the copy.
+        staged = manifests.loads(text, f"{source} (as packed)", stage.resolve())
         if staged.version != m.version:
             raise ConfigError(f"{source}: cannot set its version to {version}: write it in the manifest")
         _write(output, stage)

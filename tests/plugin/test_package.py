@@ -248,3 +248,13 @@ def test_a_folder_named_otherwise_than_its_package_is_broken(tmp_path: Path, plu
     write_package(plugins / "other", fields("demo"))
     assert installed.scan().broken == {"other": f"{plugins / 'other'}: holds package 'demo', not 'other'"}
     assert installed.find("importer", "demo") is None
+
+
+def test_create_refuses_a_symlink_that_would_leave_the_packed_copy(tmp_path: Path) -> None:
+    data = fields()
+    first(data)["executable"] = "run.py"
+    path = write_package(tmp_path / "demo", data)
+    (tmp_path / "demo" / "run.py").symlink_to(tmp_path / "demo" / "plugin.py")  # absolute, yet inside
+    with pytest.raises(ConfigError, match=r"manifest.yaml \(as packed\): connectors\[0\].executable: 'run.py' leaves"):
+        package.create(path, output_dir=tmp_path)
+    assert not list(tmp_path.glob("*.ptar"))
