@@ -45,9 +45,13 @@ class Flow:
         for key in ("KLOSET_REPOSITORY", "KLOSET_PASSPHRASE_CMD"):
             self.env.pop(key, None)
 
-    def run(self, *argv: str, cwd: Path | None = None) -> str:
-        done = subprocess.run([sys.executable, "-m", "kloset.cli.main", *argv], capture_output=True, text=True,
+    def call(self, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kloset.cli.main", *argv], capture_output=True, text=True,
                               env=self.env, cwd=cwd or self.tmp, timeout=300)
+
+    def run(self, *argv: str, cwd: Path | None = None) -> str:
+        """``kloset ARGV...``'s output; the command must succeed."""
+        done = self.call(*argv, cwd=cwd)
         assert done.returncode == 0, f"kloset {' '.join(argv)}: {done.stderr}"
         return done.stdout
 
