@@ -101,6 +101,10 @@ class TestFTPPluginExporterConformance(Served, ExporterConformance):
             return None
 
 
+class TestFTPSPluginExporterConformance(TestFTPPluginExporterConformance):
+    tls = True
+
+
 def ftp_tree(base: Path) -> Path:
     """The suite's tree under ``base``, without its symlinks: MLSD shows a link as what it points to."""
     tree = build_tree(base)
