@@ -52,6 +52,10 @@ class Importer(ABC):
     #: True when :meth:`scan` spends its time waiting (on a network, a disk): the backup then runs it in
     #: a thread beside its own work. False when it is quick or does its work in another process.
     scan_blocks: bool = True
+    #: True when reading a file's content waits on a network: a plugin then serves reads side by side.
+    #: False when reads are local and quick: a plugin serves them one after another on its connection's
+    #: thread, which costs far less per file.
+    reads_block: bool = True
 
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         self.config = dict(config)

@@ -16,7 +16,7 @@ the host passes through to the user. See docs/plugins.md.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import importlib.util
 import os
 import re
@@ -26,19 +26,15 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
-import grpc
-
 from .errors import ConfigError, KlosetError, NotFound
 from .exporter import Exporter
 from .importer import Importer, ImporterOptions
 from .objects import FileInfo, ResourceType
+from .plugin.http2 import CallError
 from .plugin.proto import connectors_pb2 as cpb
 from .plugin.proto import exporter_pb2, importer_pb2, store_pb2
-from .plugin.proto import exporter_pb2_grpc as exporter_rpc
-from .plugin.proto import importer_pb2_grpc as importer_rpc
-from .plugin.proto import store_pb2_grpc as store_rpc
-from .plugin.transport import CHUNK, serve
-from .plugin.wire import file_info, file_info_message, status_of, utf8, xattr_key
+from .plugin.transport import CHUNK, Handler, serve
+from .plugin.wire import file_info, file_info_message, result_error, utf8, xattr_key
 from .storage import Storage
 
 __all__ = ["package", "run_exporter", "run_importer", "run_storage"]
@@ -49,15 +45,28 @@ StorageFactory = Callable[[dict[str, str]], Storage]
 
 
 def run_importer(factory: ImporterFactory) -> None:
-    serve(lambda server: importer_rpc.add_ImporterServicer_to_server(_Importer(factory), server))
+    service = _Importer(factory)
+    serve(_handlers(service, importer_pb2, "importer.Importer", {"Import": "bidi", "Open": "server"}),
+          inline=service.inline)
 
 
 def run_exporter(factory: ExporterFactory) -> None:
-    serve(lambda server: exporter_rpc.add_ExporterServicer_to_server(_Exporter(factory), server))
+    serve(_handlers(_Exporter(factory), exporter_pb2, "plakar.exporter.Exporter", {"Export": "bidi"}))
 
 
 def run_storage(factory: StorageFactory) -> None:
-    serve(lambda server: store_rpc.add_StoreServicer_to_server(_Storage(factory), server))
+    serve(_handlers(_Storage(factory), store_pb2, "store.Store", {"Put": "client", "Get": "server"}))
+
+
+def _handlers(service: object, module: Any, name: str, kinds: dict[str, str]) -> dict[str, Handler]:
+    """The call table of ``service``: each RPC of the protocol's service ``name`` to the method of that
+    name, with its request type from the generated module."""
+    out: dict[str, Handler] = {}
+    for method in module.DESCRIPTOR.services_by_name[name.rpartition(".")[2]].methods:
+        request = getattr(module, method.input_type.name)
+        out[f"/{name}/{method.name}"] = (kinds.get(method.name, "unary"), getattr(service, method.name),
+                                         request.FromString)
+    return out
 
 
 def package(main_file: str) -> ModuleType:
@@ -77,27 +86,12 @@ def package(main_file: str) -> ModuleType:
     return module
 
 
-def _abort(context: grpc.ServicerContext, e: BaseException) -> Any:
-    code, detail = status_of(e)
-    context.abort(code, detail)
-
-
-def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Unary handlers: a connector's error becomes the call's status."""
-    def call(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except Exception as e:
-            return _abort(context, e)
-    return call
-
-
 def _options(m: importer_pb2.Options) -> ImporterOptions:
     return ImporterOptions(hostname=m.hostname, cwd=m.cwd, max_concurrency=m.maxconcurrency,
                            excludes=list(m.excludes), no_xattr=m.noxattr)
 
 
-class _Importer(importer_rpc.ImporterServicer):
+class _Importer:
     def __init__(self, factory: ImporterFactory) -> None:
         self._factory = factory
         self._importer: Importer | None = None
@@ -105,32 +99,31 @@ class _Importer(importer_rpc.ImporterServicer):
         self._readers: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def inline(self, path: str) -> bool:
+        """Whether a call is served on the connection's thread: a quick local read is (Importer.reads_block)."""
+        return path == "/importer.Importer/Open" and self._importer is not None and not self._importer.reads_block
+
     @property
     def importer(self) -> Importer:
         if self._importer is None:
             raise ConfigError("the host called the importer before Init")
         return self._importer
 
-    @_guarded
-    def Init(self, request: Any, context: Any) -> importer_pb2.InitResponse:
+    def Init(self, request: Any) -> importer_pb2.InitResponse:
         config = dict(request.config)
         self._importer = imp = self._factory(config, _options(request.options))
         return importer_pb2.InitResponse(origin=imp.origin, type=imp.type, root=imp.root, flags=int(imp.flags))
 
-    @_guarded
-    def Ping(self, request: Any, context: Any) -> importer_pb2.PingResponse:
+    def Ping(self, request: Any) -> importer_pb2.PingResponse:
         self.importer.ping()
         return importer_pb2.PingResponse()
 
-    def Import(self, requests: Iterator[Any], context: Any) -> Iterator[importer_pb2.ImportResponse]:
+    def Import(self, requests: Iterator[Any]) -> Iterator[importer_pb2.ImportResponse]:
         threading.Thread(target=self._acknowledged, args=(requests,), daemon=True).start()
-        try:
-            no_xattr = self.importer.options.no_xattr
-            for rec in self.importer.scan():
-                yield from self._messages(rec, no_xattr)
-            yield importer_pb2.ImportResponse(finished=True)
-        except Exception as e:
-            _abort(context, e)
+        no_xattr = self.importer.options.no_xattr
+        for rec in self.importer.scan():
+            yield from self._messages(rec, no_xattr)
+        yield importer_pb2.ImportResponse(finished=True)
 
     def _messages(self, rec: Any, no_xattr: bool) -> Iterator[importer_pb2.ImportResponse]:
         path = rec.pathname
@@ -159,43 +152,37 @@ class _Importer(importer_rpc.ImporterServicer):
 
     def _acknowledged(self, requests: Iterator[Any]) -> None:
         """The host is done with these records: their readers can go."""
-        try:
+        with contextlib.suppress(KlosetError, CallError):  # the stream ended
             for request in requests:
                 header = request.result.header
                 with self._lock:
                     self._readers.pop(self._key(header), None)
-        except grpc.RpcError:
-            pass  # the stream ended
 
     @staticmethod
     def _key(rec: Any) -> str:
         return xattr_key(rec.pathname, rec.xattrName) if rec.isXattr else rec.pathname
 
-    def Open(self, request: Any, context: Any) -> Iterator[importer_pb2.OpenResponse]:
+    def Open(self, request: Any) -> Iterator[importer_pb2.OpenResponse]:
         key = self._key(request.record)
         with self._lock:
             reader = self._readers.pop(key, None)
-        try:
-            if reader is None:
-                raise NotFound(f"{key}: no content to open (opened already, or never listed)")
-            if isinstance(reader, bytes):
-                yield importer_pb2.OpenResponse(chunk=reader)
-                return
-            with reader() as f:
-                while chunk := f.read(CHUNK):
-                    yield importer_pb2.OpenResponse(chunk=chunk)
-        except Exception as e:
-            _abort(context, e)
+        if reader is None:
+            raise NotFound(f"{key}: no content to open (opened already, or never listed)")
+        if isinstance(reader, bytes):
+            yield importer_pb2.OpenResponse(chunk=reader)
+            return
+        with reader() as f:
+            while chunk := f.read(CHUNK):
+                yield importer_pb2.OpenResponse(chunk=chunk)
 
-    @_guarded
-    def Close(self, request: Any, context: Any) -> importer_pb2.CloseResponse:
+    def Close(self, request: Any) -> importer_pb2.CloseResponse:
         self._readers.clear()
         if self._importer is not None:
             self._importer.close()
         return importer_pb2.CloseResponse()
 
 
-class _Exporter(exporter_rpc.ExporterServicer):
+class _Exporter:
     def __init__(self, factory: ExporterFactory) -> None:
         self._factory = factory
         self._exporter: Exporter | None = None
@@ -206,40 +193,35 @@ class _Exporter(exporter_rpc.ExporterServicer):
             raise ConfigError("the host called the exporter before Init")
         return self._exporter
 
-    @_guarded
-    def Init(self, request: Any, context: Any) -> exporter_pb2.InitResponse:
+    def Init(self, request: Any) -> exporter_pb2.InitResponse:
         self._exporter = exp = self._factory(dict(request.config))
         return exporter_pb2.InitResponse(origin=exp.location, type=(exp.protocols or ("",))[0], root=exp.root)
 
-    @_guarded
-    def Ping(self, request: Any, context: Any) -> exporter_pb2.PingResponse:
+    def Ping(self, request: Any) -> exporter_pb2.PingResponse:
         self.exporter.ping()
         return exporter_pb2.PingResponse()
 
-    def Export(self, requests: Iterator[Any], context: Any) -> Iterator[exporter_pb2.ExportResponse]:
+    def Export(self, requests: Iterator[Any]) -> Iterator[exporter_pb2.ExportResponse]:
         # Directories get their attributes once everything is written, deepest first (as a restore does).
         dirs: list[tuple[str, FileInfo]] = []
-        try:
-            requests = iter(requests)
-            for request in requests:
-                rec = request.record
-                content = _content(requests) if rec.hasReader else None
-                error = ""
-                try:
-                    self._entry(rec, content, dirs)
-                except (KlosetError, OSError) as e:
-                    error = str(e)
-                finally:
-                    for _ in content or ():  # what the exporter did not read of a failed file
-                        pass
-                yield exporter_pb2.ExportResponse(result=cpb.Result(header=rec, error=error))
-            for path, info in sorted(dirs, key=lambda d: d[0].count("/"), reverse=True):
-                self.exporter.set_attributes(path, info, {})
-        except Exception as e:
-            _abort(context, e)
+        requests = iter(requests)
+        for request in requests:
+            rec = request.record
+            content = _content(requests) if rec.hasReader else None
+            error = ""
+            try:
+                self._entry(rec, content, dirs)
+            except (KlosetError, OSError) as e:
+                error = result_error(e)
+            finally:
+                for _ in content or ():  # what the exporter did not read of a failed file
+                    pass
+            yield exporter_pb2.ExportResponse(result=cpb.Result(header=rec, error=error))
+        for path, info in sorted(dirs, key=lambda d: d[0].count("/"), reverse=True):
+            self.exporter.set_attributes(path, info, {})
 
     def _entry(self, rec: Any, content: Iterator[bytes] | None, dirs: list[tuple[str, FileInfo]]) -> None:
-        path = rec.pathname.lstrip("/")
+        path = rec.pathname.removeprefix("/")  # one: what is left is the path the host's restore gave
         info = file_info(rec.fileInfo)
         exp = self.exporter
         if rec.isXattr:
@@ -259,8 +241,7 @@ class _Exporter(exporter_rpc.ExporterServicer):
             exp.special(path, info)
         exp.set_attributes(path, info, {})
 
-    @_guarded
-    def Close(self, request: Any, context: Any) -> exporter_pb2.CloseResponse:
+    def Close(self, request: Any) -> exporter_pb2.CloseResponse:
         if self._exporter is not None:
             self._exporter.close()
         return exporter_pb2.CloseResponse()
@@ -274,7 +255,7 @@ def _content(requests: Iterator[Any]) -> Iterator[bytes]:
         yield request.chunk
 
 
-class _Storage(store_rpc.StoreServicer):
+class _Storage:
     def __init__(self, factory: StorageFactory) -> None:
         self._factory = factory
         self._store: Storage | None = None
@@ -285,62 +266,49 @@ class _Storage(store_rpc.StoreServicer):
             raise ConfigError("the host called the store before Init")
         return self._store
 
-    @_guarded
-    def Init(self, request: Any, context: Any) -> store_pb2.InitResponse:
+    def Init(self, request: Any) -> store_pb2.InitResponse:
         self._store = st = self._factory(dict(request.config))
         return store_pb2.InitResponse(origin=st.location, type=(st.protocols or ("",))[0], root=st.location)
 
-    @_guarded
-    def Create(self, request: Any, context: Any) -> store_pb2.CreateResponse:
+    def Create(self, request: Any) -> store_pb2.CreateResponse:
         self.store.create(request.config)
         return store_pb2.CreateResponse()
 
-    @_guarded
-    def Open(self, request: Any, context: Any) -> store_pb2.OpenResponse:
+    def Open(self, request: Any) -> store_pb2.OpenResponse:
         return store_pb2.OpenResponse(config=self.store.open())
 
-    @_guarded
-    def Ping(self, request: Any, context: Any) -> store_pb2.PingResponse:
+    def Ping(self, request: Any) -> store_pb2.PingResponse:
         self.store.ping()
         return store_pb2.PingResponse()
 
-    @_guarded
-    def Mode(self, request: Any, context: Any) -> store_pb2.ModeResponse:
+    def Mode(self, request: Any) -> store_pb2.ModeResponse:
         return store_pb2.ModeResponse(mode=int(self.store.mode()))
 
-    @_guarded
-    def Size(self, request: Any, context: Any) -> store_pb2.SizeResponse:
+    def Size(self, request: Any) -> store_pb2.SizeResponse:
         return store_pb2.SizeResponse(size=self.store.size())
 
-    @_guarded
-    def List(self, request: Any, context: Any) -> store_pb2.ListResponse:
+    def List(self, request: Any) -> store_pb2.ListResponse:
         return store_pb2.ListResponse(macs=self.store.list(_resource(request.type)))
 
-    @_guarded
-    def Put(self, requests: Iterator[Any], context: Any) -> store_pb2.PutResponse:
+    def Put(self, requests: Iterator[Any]) -> store_pb2.PutResponse:
         head = next(requests)
         data = b"".join(r.chunk for r in requests)
         return store_pb2.PutResponse(bytes_written=self.store.put(_resource(head.type), head.mac, data))
 
-    def Get(self, request: Any, context: Any) -> Iterator[store_pb2.GetResponse]:
-        try:
-            if request.HasField("range"):
-                data = self.store.get(_resource(request.type), request.mac, request.range.offset, request.range.length)
-            else:
-                data = self.store.get(_resource(request.type), request.mac)
-            view = memoryview(data)
-            for at in range(0, max(len(view), 1), CHUNK):
-                yield store_pb2.GetResponse(chunk=bytes(view[at:at + CHUNK]))
-        except Exception as e:
-            _abort(context, e)
+    def Get(self, request: Any) -> Iterator[store_pb2.GetResponse]:
+        if request.HasField("range"):
+            data = self.store.get(_resource(request.type), request.mac, request.range.offset, request.range.length)
+        else:
+            data = self.store.get(_resource(request.type), request.mac)
+        view = memoryview(data)
+        for at in range(0, max(len(view), 1), CHUNK):
+            yield store_pb2.GetResponse(chunk=bytes(view[at:at + CHUNK]))
 
-    @_guarded
-    def Delete(self, request: Any, context: Any) -> store_pb2.DeleteResponse:
+    def Delete(self, request: Any) -> store_pb2.DeleteResponse:
         self.store.delete(_resource(request.type), request.mac)
         return store_pb2.DeleteResponse()
 
-    @_guarded
-    def Close(self, request: Any, context: Any) -> store_pb2.CloseResponse:
+    def Close(self, request: Any) -> store_pb2.CloseResponse:
         if self._store is not None:
             self._store.close()
         return store_pb2.CloseResponse()

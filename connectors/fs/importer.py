@@ -32,6 +32,7 @@ class FSImporter(Importer):
     protocols = ("fs",)
     ordered = True
     scan_blocks = False  # the walk runs in a child process (see walk.py)
+    reads_block = False
 
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         super().__init__(config, options)

@@ -10,21 +10,22 @@ Paths are sent as ``/`` plus the path below the destination's root.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from ..errors import KlosetError, PluginError
-from ..exporter import Exporter
+from ..errors import PluginError
+from ..exporter import Exporter, checked_parts
 from ..importer import ImporterOptions
 from ..objects import FileInfo
+from .http2 import Call
 from .launch import Launch, options_fields
 from .proto import connectors_pb2 as cpb
 from .proto import exporter_pb2 as pb
-from .proto import exporter_pb2_grpc as rpc
 from .transport import CHUNK
-from .wire import file_info_message
+from .wire import error_of_result, file_info_message
+
+_PATH = "/plakar.exporter.Exporter/"  # the service's full name, as gRPC calls it
 
 
 class PluginExporter(Exporter):
@@ -34,14 +35,13 @@ class PluginExporter(Exporter):
         super().__init__(config)
         self._plugin, sent, proto = self.launch.start(self.config)
         try:
-            self._stub = rpc.ExporterStub(self._plugin.channel)
             init = pb.InitRequest(options=pb.Options(**options_fields(ImporterOptions())),  # type: ignore[arg-type]
                                   proto=proto, config=sent)
-            self._root = self._plugin.call(self._stub.Init, init).root
+            self._root = self._plugin.unary(_PATH + "Init", init, pb.InitResponse.FromString).root
         except BaseException:
             self._plugin.close()
             raise
-        self._out: queue.SimpleQueue[pb.ExportRequest | None] | None = None
+        self._export: Call | None = None
         self._results: Iterator[pb.ExportResponse] | None = None
         # The restore writes files from several threads; the stream pairs each record with its answer.
         self._lock = threading.Lock()
@@ -56,29 +56,25 @@ class PluginExporter(Exporter):
             self._exchange(record, content)
 
     def _exchange(self, record: cpb.Record, content: Iterable[bytes] | None) -> None:
-        if self._out is None:
-            out: queue.SimpleQueue[pb.ExportRequest | None] = queue.SimpleQueue()
-            self._out = out
-
-            def requests() -> Iterator[pb.ExportRequest]:
-                while (r := out.get()) is not None:
-                    yield r
-
-            self._results = self._plugin.stream(self._stub.Export(requests()))
-        self._out.put(pb.ExportRequest(record=record))
+        if self._export is None:
+            self._export = self._plugin.call(_PATH + "Export")
+            self._results = self._plugin.replies(self._export, pb.ExportResponse.FromString)
+        call, send = self._export, self._plugin.send
+        send(call, pb.ExportRequest(record=record))
         if content is not None:
             for piece in content:
                 view = memoryview(piece)
                 for at in range(0, len(view), CHUNK):
-                    self._out.put(pb.ExportRequest(chunk=bytes(view[at:at + CHUNK])))
-            self._out.put(pb.ExportRequest(chunk=b""))
+                    send(call, pb.ExportRequest(chunk=bytes(view[at:at + CHUNK])))
+            send(call, pb.ExportRequest(chunk=b""))
         answer = next(self._results, None)  # type: ignore[arg-type]
         if answer is None:
             raise PluginError(f"plugin {self._plugin.name} ended the restore without answering for {record.pathname}")
         if answer.result.error:
-            raise KlosetError(f"{record.pathname}: {answer.result.error}")
+            raise error_of_result(answer.result.error)
 
     def _record(self, path: str, info: FileInfo, **fields: object) -> cpb.Record:
+        checked_parts(path, f"plugin {self._plugin.name}")  # a leading "/" on the wire would hide a bad path
         return cpb.Record(pathname="/" + path, fileInfo=file_info_message(info), **fields)  # type: ignore[arg-type]
 
     def mkdir(self, path: str, info: FileInfo) -> None:
@@ -100,16 +96,19 @@ class PluginExporter(Exporter):
             self._send(rec, [value])
 
     def ping(self) -> None:
-        self._plugin.call(self._stub.Ping, pb.PingRequest())
+        self._plugin.unary(_PATH + "Ping", pb.PingRequest(), pb.PingResponse.FromString)
 
     def close(self) -> None:
         if self._plugin.closed:
             return
+        if self._plugin.failed:
+            self._plugin.close()
+            return
         try:
-            if self._out is not None:
-                self._out.put(None)
+            if self._export is not None:
+                self._export.end()
                 for _ in self._results or ():  # the plugin applies what it deferred, then ends the stream
                     pass
-            self._plugin.call(self._stub.Close, pb.CloseRequest())
+            self._plugin.unary(_PATH + "Close", pb.CloseRequest(), pb.CloseResponse.FromString)
         finally:
             self._plugin.close()

@@ -8,19 +8,22 @@ done with it: when its content has been read, or at once when it has none.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
-import queue
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar, cast
 
+from ..errors import KlosetError, PluginError
 from ..importer import Importer, ImporterOptions, LocationFlags
 from ..objects import Record
+from .http2 import Call
 from .launch import Launch, options_fields
 from .proto import connectors_pb2 as cpb
 from .proto import importer_pb2 as pb
-from .proto import importer_pb2_grpc as rpc
 from .wire import file_info
+
+_PATH = "/importer.Importer/"  # the service's full name, as gRPC calls it
 
 
 class PluginImporter(Importer):
@@ -32,16 +35,15 @@ class PluginImporter(Importer):
         super().__init__(config, options)
         self._plugin, sent, proto = self.launch.start(self.config)
         try:
-            self._stub = rpc.ImporterStub(self._plugin.channel)
             init = pb.InitRequest(options=pb.Options(**options_fields(self.options)),  # type: ignore[arg-type]
                                   proto=proto, config=sent)
-            r = self._plugin.call(self._stub.Init, init)
+            r = self._plugin.unary(_PATH + "Init", init, pb.InitResponse.FromString)
         except BaseException:
             self._plugin.close()
             raise
         self._origin, self._type, self._root = r.origin, r.type, r.root
         self._flags = LocationFlags(r.flags)
-        self._acks: queue.SimpleQueue[pb.ImportRequest | None] = queue.SimpleQueue()
+        self._import: Call | None = None
 
     @property
     def origin(self) -> str:
@@ -59,18 +61,15 @@ class PluginImporter(Importer):
     def flags(self) -> LocationFlags:
         return self._flags
 
-    def _requests(self) -> Iterator[pb.ImportRequest]:
-        while (request := self._acks.get()) is not None:
-            yield request
-
     def _ack(self, header: cpb.Record, error: str = "") -> None:
-        if self._flags & LocationFlags.NEEDACK:
-            self._acks.put(pb.ImportRequest(result=cpb.Result(header=header, error=error)))
+        if self._flags & LocationFlags.NEEDACK and self._import is not None:
+            self._plugin.send(self._import, pb.ImportRequest(result=cpb.Result(header=header, error=error)))
 
     def scan(self) -> Iterator[Record]:
         held: cpb.Record | None = None  # the last record, waiting for the attributes that follow it
         attributes: list[cpb.Record] = []
-        for response in self._plugin.stream(self._stub.Import(self._requests())):
+        self._import = self._plugin.call(_PATH + "Import")
+        for response in self._plugin.replies(self._import, pb.ImportResponse.FromString):
             if response.finished:
                 break
             rec = response.record
@@ -96,7 +95,7 @@ class PluginImporter(Importer):
         return out
 
     def _open(self, rec: cpb.Record) -> BinaryIO:
-        stream = self._plugin.stream(self._stub.Open(pb.OpenRequest(record=rec)))
+        stream = self._plugin.stream(_PATH + "Open", pb.OpenRequest(record=rec), pb.OpenResponse.FromString)
         return cast(BinaryIO, Content(stream, functools.partial(self._ack, rec)))
 
     def _xattrs(self, attributes: list[cpb.Record]) -> dict[str, bytes]:
@@ -107,16 +106,32 @@ class PluginImporter(Importer):
         return out
 
     def ping(self) -> None:
-        self._plugin.call(self._stub.Ping, pb.PingRequest())
+        self._plugin.unary(_PATH + "Ping", pb.PingRequest(), pb.PingResponse.FromString)
 
     def close(self) -> None:
         if self._plugin.closed:
             return
-        self._acks.put(None)
+        if self._plugin.failed:
+            self._plugin.close()
+            return
         try:
-            self._plugin.call(self._stub.Close, pb.CloseRequest())
+            if self._import is not None and not self._import.done:
+                self._import.end()
+            self._plugin.unary(_PATH + "Close", pb.CloseRequest(), pb.CloseResponse.FromString)
         finally:
             self._plugin.close()
+
+
+@contextlib.contextmanager
+def _as_os_error() -> Iterator[None]:
+    """The plugin's answer that a file cannot be read is an error of that file (an OSError, which the
+    backup records and goes on); a plugin that broke is the backup's failure."""
+    try:
+        yield
+    except PluginError:
+        raise
+    except KlosetError as e:
+        raise OSError(str(e)) from e
 
 
 class Content(io.RawIOBase):
@@ -132,17 +147,19 @@ class Content(io.RawIOBase):
         return True
 
     def _more(self) -> bool:
-        for m in self._chunks:
-            if m.chunk:
-                self._buf = memoryview(m.chunk)
-                return True
+        with _as_os_error():
+            for m in self._chunks:
+                if m.chunk:
+                    self._buf = memoryview(m.chunk)
+                    return True
         return False
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
             parts = [bytes(self._buf)]
             self._buf = memoryview(b"")
-            parts.extend(m.chunk for m in self._chunks)
+            with _as_os_error():
+                parts.extend(m.chunk for m in self._chunks)
             return b"".join(parts)
         if not self._buf and not self._more():
             return b""

@@ -9,8 +9,10 @@ from ..objects import ResourceType
 from ..storage import Mode, Storage
 from .launch import Launch
 from .proto import store_pb2 as pb
-from .proto import store_pb2_grpc as rpc
 from .transport import CHUNK
+
+_PATH = "/store.Store/"  # the service's full name, as gRPC calls it
+
 
 
 def _wire(rtype: ResourceType) -> pb.StorageResource:
@@ -31,20 +33,20 @@ class PluginStorage(Storage):
         super().__init__(config)
         self._plugin, sent, proto = self.launch.start(self.config)
         try:
-            self._stub = rpc.StoreStub(self._plugin.channel)
-            self._plugin.call(self._stub.Init, pb.InitRequest(proto=proto, config=sent))
+            self._plugin.unary(_PATH + "Init", pb.InitRequest(proto=proto, config=sent), pb.InitResponse.FromString)
         except BaseException:
             self._plugin.close()
             raise
 
     def create(self, config: bytes) -> None:
-        self._plugin.call(self._stub.Create, pb.CreateRequest(config=config))
+        self._plugin.unary(_PATH + "Create", pb.CreateRequest(config=config), pb.CreateResponse.FromString)
 
     def open(self) -> bytes:
-        return self._plugin.call(self._stub.Open, pb.OpenRequest()).config
+        return self._plugin.unary(_PATH + "Open", pb.OpenRequest(), pb.OpenResponse.FromString).config
 
     def list(self, rtype: ResourceType) -> list[bytes]:
-        return list(self._plugin.call(self._stub.List, pb.ListRequest(type=_wire(rtype))).macs)
+        reply = self._plugin.unary(_PATH + "List", pb.ListRequest(type=_wire(rtype)), pb.ListResponse.FromString)
+        return list(reply.macs)
 
     def put(self, rtype: ResourceType, rid: bytes, data: bytes | bytearray) -> int:
         def requests() -> Iterator[pb.PutRequest]:
@@ -53,31 +55,34 @@ class PluginStorage(Storage):
             for at in range(0, len(view), CHUNK):
                 yield pb.PutRequest(chunk=bytes(view[at:at + CHUNK]))
 
-        return self._plugin.call(self._stub.Put, requests()).bytes_written
+        return self._plugin.upload(_PATH + "Put", requests(), pb.PutResponse.FromString).bytes_written
 
     def get(self, rtype: ResourceType, rid: bytes, offset: int = 0, length: int | None = None) -> bytes:
         request = pb.GetRequest(mac=rid, type=_wire(rtype))
         if offset or length is not None:
             request.range.offset = offset
             request.range.length = _TO_END if length is None else min(length, _TO_END)
-        return b"".join(m.chunk for m in self._plugin.stream(self._stub.Get(request)))
+        return b"".join(m.chunk for m in self._plugin.stream(_PATH + "Get", request, pb.GetResponse.FromString))
 
     def delete(self, rtype: ResourceType, rid: bytes) -> None:
-        self._plugin.call(self._stub.Delete, pb.DeleteRequest(mac=rid, type=_wire(rtype)))
+        self._plugin.unary(_PATH + "Delete", pb.DeleteRequest(mac=rid, type=_wire(rtype)), pb.DeleteResponse.FromString)
 
     def ping(self) -> None:
-        self._plugin.call(self._stub.Ping, pb.PingRequest())
+        self._plugin.unary(_PATH + "Ping", pb.PingRequest(), pb.PingResponse.FromString)
 
     def mode(self) -> Mode:
-        return Mode(self._plugin.call(self._stub.Mode, pb.ModeRequest()).mode)
+        return Mode(self._plugin.unary(_PATH + "Mode", pb.ModeRequest(), pb.ModeResponse.FromString).mode)
 
     def size(self) -> int:
-        return self._plugin.call(self._stub.Size, pb.SizeRequest()).size
+        return self._plugin.unary(_PATH + "Size", pb.SizeRequest(), pb.SizeResponse.FromString).size
 
     def close(self) -> None:
         if self._plugin.closed:
             return
+        if self._plugin.failed:
+            self._plugin.close()
+            return
         try:
-            self._plugin.call(self._stub.Close, pb.CloseRequest())
+            self._plugin.unary(_PATH + "Close", pb.CloseRequest(), pb.CloseResponse.FromString)
         finally:
             self._plugin.close()

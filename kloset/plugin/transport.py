@@ -1,108 +1,85 @@
-"""gRPC over a plugin's stdin/stdout, on both sides of the boundary.
+"""gRPC over a plugin's stdin/stdout, on both sides of the boundary (see :mod:`kloset.plugin.http2`).
 
-grpcio can neither dial nor serve a file descriptor it is handed, only addresses. So each side goes
-through a Unix socket in a folder only its user can enter, and the name is removed once the one
-connection is made:
-
-- the host listens, lets its channel connect, accepts that connection and gives the accepted socket to
-  the plugin as its stdin and stdout: the plugin speaks straight to the host's channel;
-- the plugin (:func:`serve`) starts its server on a socket of its own and relays between that server's
-  connection and its stdin/stdout, which works whether they are that socket or pipes (as another host
-  may give).
-
-Either way the bytes on the plugin's stdin/stdout are the protocol's HTTP/2, so a plugin built for
+The host gives the plugin one end of a socket pair as both its stdin and its stdout, and speaks to it on
+the other end; the plugin (:func:`serve`) reads its stdin and writes its stdout, whether they are that
+socket or the pipes another host may give. The bytes are the protocol's HTTP/2, so a plugin built for
 Plakar runs under this host and ours under Plakar's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
-import shutil
+import queue
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
-import grpc
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from ..errors import KlosetError, PluginError
-from .wire import error_of
-
-T = TypeVar("T")
+from .http2 import Call, CallError, Connection, ProtocolError, message
+from .wire import Status, error_of, status_of
 
 CHUNK = 1 << 20  # the protocol's largest content chunk
-# Lists of IDs come whole in one message: a big store's run past grpc's default 4 MiB.
-OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 DEFAULT_TIMEOUT = 300.0
 
 
+class Message(Protocol):
+    def SerializeToString(self) -> bytes: ...
+
+
+M = TypeVar("M")
+
+
 class Plugin:
-    """One running plugin process and the channel to it. ``name`` says which in every error."""
+    """One running plugin process and the connection to it. ``name`` says which in every error; a call
+    that gets nothing from the plugin for ``timeout`` seconds fails (a whole stream may rightly last
+    hours, so only silence is bounded)."""
 
     def __init__(self, name: str, command: list[str], timeout: float = DEFAULT_TIMEOUT) -> None:
         self.name = name
         self.timeout = timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self._state = grpc.ChannelConnectivity.IDLE
-        self._changed = threading.Condition()
-        self._ready_once = False
-        self._streams: dict[int, tuple[Any, list[float]]] = {}
-        self._watch: threading.Thread | None = None
         self._closed = False
-        folder = tempfile.mkdtemp(prefix="kloset-plugin-")
-        path = os.path.join(folder, "grpc.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(path)
-            listener.listen(1)
-            listener.settimeout(timeout)
-            self.channel = grpc.insecure_channel("unix:" + path, options=OPTIONS)
-            self.channel.subscribe(self._on_state, try_to_connect=True)
+        self._ready = False
+        self.failed = False  # it crashed, broke the protocol or fell silent: no more calls, no waiting on it
+        ours, theirs = socket.socketpair()
+        self._sock = ours
+        with theirs:
             try:
-                conn, _ = listener.accept()
-            except TimeoutError as e:
-                self.channel.close()
-                raise PluginError(f"plugin {name}: the host could not connect to itself") from e
-        finally:
-            listener.close()
-            shutil.rmtree(folder, ignore_errors=True)
-        with conn:
-            try:
-                self.process = subprocess.Popen(command, stdin=conn.fileno(), stdout=conn.fileno(), close_fds=True)
+                self.process = subprocess.Popen(command, stdin=theirs.fileno(), stdout=theirs.fileno(), close_fds=True)
             except OSError as e:
-                self.channel.close()
+                ours.close()
                 raise PluginError(f"plugin {name}: cannot start {command[0]}: {e.strerror or e}") from e
+        self.conn = Connection(ours.fileno(), ours.fileno(), client=True, name=name)
         try:
+            self.conn.start()
             self._await_ready()
         except BaseException:
             self.close()
             raise
 
-    def _on_state(self, state: grpc.ChannelConnectivity) -> None:
-        with self._changed:
-            self._state = state
-            self._ready_once |= state is grpc.ChannelConnectivity.READY
-            self._changed.notify_all()
-
     def _await_ready(self) -> None:
         deadline = time.monotonic() + self.timeout
-        with self._changed:
-            while self._state is not grpc.ChannelConnectivity.READY:
-                if self._state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
-                    raise self._broken("did not speak gRPC on its stdout")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PluginError(f"plugin {self.name}: no answer within {self.timeout:g} s of starting")
-                if self.process is not None and self.process.poll() is not None:
-                    raise self._broken("stopped before it answered")
-                self._changed.wait(min(left, 0.05))
+        while not self.conn.settled.wait(0.05):
+            if self.process is not None and self.process.poll() is not None:
+                self.conn.settled.wait(0.2)  # what it wrote before it stopped may still be read
+                if self.conn.settled.is_set():
+                    break
+                raise self._broken("stopped before it answered")
+            if time.monotonic() > deadline:
+                raise PluginError(f"plugin {self.name}: no answer within {self.timeout:g} s of starting")
+        if self.conn.error is not None:
+            # A plugin that spoke garbage may well still run (waiting for its stdin to close): no wait.
+            quick = isinstance(self.conn.error, ProtocolError)
+            raise self._broken(_reason(self.conn.error, self.name), 0.1 if quick else 1.0)
+        self._ready = True
 
     def _exit_status(self, wait: float = 1.0) -> str:
         """How the process ended, waiting a little for it: a crash closes the pipe just before it exits."""
@@ -118,80 +95,94 @@ class Plugin:
                 return f" (killed by {signal.Signals(-code).name})"
         return f" (exit code {code})"
 
-    def _broken(self, what: str) -> PluginError:
-        return PluginError(f"plugin {self.name} {what}{self._exit_status()}")
+    def _broken(self, what: str, wait: float = 1.0) -> PluginError:
+        return PluginError(f"plugin {self.name} {what}{self._exit_status(wait)}")
 
-    def error(self, e: grpc.RpcError) -> KlosetError:
+    def error(self, e: BaseException) -> KlosetError:
         """The host's error for a failed call: the plugin's own typed error when it answered with one,
         else a PluginError that says what became of the plugin."""
-        code = e.code()
-        detail = e.details() or ""
-        lost = self._ready_once and self._state is not grpc.ChannelConnectivity.READY
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            return PluginError(f"plugin {self.name} did not answer within {self.timeout:g} s")
-        if code is grpc.StatusCode.CANCELLED and not self._closed:
+        self.failed = not isinstance(e, CallError) or self.conn.error is not None
+        if isinstance(e, CallError):
+            if e.code == Status.CANCELLED and self.conn.error is not None:
+                return self._broken(_reason(self.conn.error, self.name))
+            return error_of(e.code, e.detail, self.name)
+        if isinstance(e, TimeoutError):
             return PluginError(f"plugin {self.name} sent nothing for {self.timeout:g} s")
-        if lost or (self.process is not None and self.process.poll() is not None) or (code in (
-                grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) and not detail):
-            return self._broken("stopped answering: its connection broke")
-        if code is grpc.StatusCode.UNAVAILABLE and (self.process is None or self._exit_status(0.2)):
-            return self._broken("stopped answering")
-        return error_of(code, detail, self.name)
+        if isinstance(e, PluginError) and not self._closed:
+            return self._broken(_reason(e, self.name))
+        if isinstance(e, KlosetError):
+            return e
+        return PluginError(f"plugin {self.name}: {e}")
 
-    def call(self, method: Callable[..., T], request: Any) -> T:
+    def unary(self, path: str, request: Message, reply: Callable[[bytes], M]) -> M:
         """A unary call, within the timeout, with errors translated."""
         try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as e:
+            return reply(self.conn.unary(path, request.SerializeToString(), self.timeout))
+        except (CallError, TimeoutError, PluginError) as e:
             raise self.error(e) from None
 
-    def stream(self, call: Any) -> Iterator[Any]:
-        """The messages of a streaming call; a plugin that sends nothing for the timeout is cancelled (a
-        whole stream may rightly last hours, so no deadline bounds it)."""
-        last = [time.monotonic()]
-        key = id(call)
-        self._streams[key] = (call, last)
-        self._watchdog()
+    def call(self, path: str) -> Call:
         try:
-            for message in call:
-                last[0] = time.monotonic()
-                yield message
-        except grpc.RpcError as e:
+            return self.conn.call(path)
+        except PluginError as e:
+            raise self.error(e) from None
+
+    def send(self, call: Call, request: Message, end: bool = False) -> None:
+        try:
+            call.send(request.SerializeToString(), end)
+        except PluginError as e:
+            raise self.error(e) from None
+
+    def replies(self, call: Call, reply: Callable[[bytes], M]) -> Iterator[M]:
+        """The messages of a call until the plugin ends it; cancelled if the consumer stops early."""
+        try:
+            while (data := call.recv(self.timeout)) is not None:
+                yield reply(data)
+        except (CallError, TimeoutError, PluginError) as e:
             raise self.error(e) from None
         finally:
-            self._streams.pop(key, None)
-            call.cancel()
+            if not call.done:
+                call.cancel()
 
-    def _watchdog(self) -> None:
-        if self._watch is not None:
-            return
-        self._watch = threading.Thread(target=self._watching, name=f"kloset-plugin-{self.name}", daemon=True)
-        self._watch.start()
+    def stream(self, path: str, request: Message, reply: Callable[[bytes], M]) -> Iterator[M]:
+        """A server-streaming call's replies."""
+        call = self.call(path)
+        self.send(call, request, end=True)
+        return self.replies(call, reply)
 
-    def _watching(self) -> None:
-        step = min(1.0, self.timeout / 4)
-        while not self._closed:
-            time.sleep(step)
-            now = time.monotonic()
-            for call, last in list(self._streams.values()):
-                if now - last[0] > self.timeout:
-                    call.cancel()
+    def upload(self, path: str, requests: Iterable[Message], reply: Callable[[bytes], M]) -> M:
+        """A client-streaming call: every request, then the one reply."""
+        call = self.call(path)
+        for r in requests:
+            self.send(call, r)
+        try:
+            call.end()
+        except PluginError as e:
+            raise self.error(e) from None
+        answer = list(self.replies(call, reply))
+        if len(answer) != 1:
+            raise PluginError(f"plugin {self.name}: {len(answer)} replies to {path}, not one")
+        return answer[0]
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        """Close the channel; the plugin exits on the end of its stdin, and is stopped if it does not."""
+        """Close the connection; the plugin exits on the end of its stdin, and is stopped if it does not."""
         if self._closed:
             return
         self._closed = True
-        self.channel.close()
+        self.conn.close()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
         p = self.process
         if p is None:
             return
         try:
-            p.wait(5)
+            # A healthy plugin exits as soon as its stdin ends; one that failed is given little time.
+            p.wait(0.5 if self.failed or not self._ready else 5)
         except subprocess.TimeoutExpired:
             p.terminate()
             try:
@@ -201,56 +192,107 @@ class Plugin:
                 p.wait()
 
 
-def serve(add: Callable[[grpc.Server], None], workers: int = 16) -> None:
-    """Serve the services ``add`` puts on a server over this process's stdin/stdout, until the host closes
-    its end. Stray prints go to stderr: stdout belongs to the protocol."""
+def _reason(e: BaseException, name: str) -> str:
+    return str(e).removeprefix(f"plugin {name} ")
+
+
+# The plugin's side.
+
+Handler = tuple[str, Callable[..., Any], Callable[[bytes], Any]]  # (kind, function, request parser)
+
+
+def serve(handlers: dict[str, Handler], workers: int = 16, inline: Callable[[str], bool] | None = None) -> None:
+    """Serve ``handlers`` (``path -> (kind, function, parse)``, kind one of ``unary``, ``server``,
+    ``client``, ``bidi``) over this process's stdin/stdout until the host closes its end; the calls whose
+    path ``inline`` accepts are served on the connection's own thread (see :class:`Connection`). Stray
+    prints go to stderr: stdout belongs to the protocol."""
     rfd, wfd = os.dup(0), os.dup(1)
     sys.stdout.flush()
     os.dup2(2, 1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    server = grpc.server(ThreadPoolExecutor(workers, thread_name_prefix="kloset-plugin"), options=OPTIONS)
-    add(server)
-    folder = tempfile.mkdtemp(prefix="kloset-plugin-")
-    path = os.path.join(folder, "grpc.sock")
+    # Calls run on threads of their own, taken from a queue: a call per file makes the pool's handing
+    # over part of each call's cost, and this is the cheapest there is.
+    work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+    for i in range(workers):
+        threading.Thread(target=_worker, args=(work,), name=f"kloset-plugin-{i}", daemon=True).start()
+    conn = Connection(rfd, wfd, client=False, name="host", handler=lambda c: _handle(conn, handlers, c),
+                      spawn=work.put, inline=inline)
+    conn.start()
+    conn.ended.wait()
+    for _ in range(workers):
+        work.put(None)
+    deadline = time.monotonic() + 1
+    for t in threading.enumerate():
+        if t.name.startswith("kloset-plugin") and t is not threading.current_thread():
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                # The host is gone and a call is still at work (a scan, a read): nobody will take its
+                # answer, and waiting for it would keep this process alive for nothing.
+                os._exit(0)
+
+
+def _worker(work: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    while (job := work.get()) is not None:
+        job()
+
+
+def _requests(call: Call, parse: Callable[[bytes], Any]) -> Iterator[Any]:
+    while (data := call.recv()) is not None:
+        yield parse(data)
+
+
+def _handle(conn: Connection, handlers: dict[str, Handler], call: Call) -> None:
+    entry = handlers.get(call.path)
     try:
-        server.add_insecure_port("unix:" + path)
-        server.start()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # connected: nobody else may
-    down = threading.Thread(target=_relay_out, args=(sock, wfd), name="kloset-plugin-out", daemon=True)
-    down.start()
-    _relay_in(rfd, sock)
-    down.join(5)
-    server.stop(2).wait()
+        if entry is None:
+            conn.reply(call, None, Status.UNIMPLEMENTED, f"no method {call.path}")
+            return
+        kind, fn, parse = entry
+        if kind in ("unary", "server"):
+            data = call.recv()
+            if data is None:
+                raise CallError(Status.INTERNAL, f"{call.path}: no request")
+            arg: Any = parse(data)
+        else:
+            arg = _requests(call, parse)
+        if kind in ("unary", "client"):
+            conn.reply(call, fn(arg).SerializeToString())
+        elif kind == "bidi":  # each answer goes at once: the peer may wait on it before it sends more
+            for m in fn(arg):
+                call.send(m.SerializeToString())
+            conn.reply(call, None)
+        else:
+            _replies(conn, call, iter(fn(arg)), None)
+    except Exception as e:
+        _failed(conn, call, e)
 
 
-def _relay_in(fd: int, sock: socket.socket) -> None:
-    """stdin -> the server's connection, until the host closes its end."""
-    with contextlib.suppress(OSError):
-        while True:
-            data = os.read(fd, CHUNK + 4096)
-            if not data:
-                break
-            sock.sendall(data)
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
+def _replies(conn: Connection, call: Call, messages: Iterator[Message], last: bytes | None) -> None:
+    """A server-streaming call's replies, the last with the status (a reply of one message, most files',
+    is then one write). On the reader thread (an inline call), a reply the peer's window cannot take
+    now hands the rest of the call to a worker thread, which may wait: the reader must not."""
+    try:
+        for m in messages:
+            if last is not None and not conn.send_data(call, message(last), False, wait=not call.inline):
+                call.inline = False
+                rest = itertools.chain((m,), messages)  # m is taken from messages already
+                conn.spawn(functools.partial(_replies, conn, call, rest, last))
+                return
+            last = m.SerializeToString()
+        if call.inline and last is not None and not conn.fits(call, len(last) + 5):
+            call.inline = False
+            conn.spawn(functools.partial(_replies, conn, call, iter(()), last))
+            return
+        conn.reply(call, last)
+    except Exception as e:
+        _failed(conn, call, e)
 
 
-def _relay_out(sock: socket.socket, fd: int) -> None:
-    """The server's connection -> stdout."""
-    buf = bytearray(CHUNK + 4096)
-    view = memoryview(buf)
-    with contextlib.suppress(OSError):
-        while True:
-            n = sock.recv_into(buf)
-            if not n:
-                break
-            at = 0
-            while at < n:
-                at += os.write(fd, view[at:n])
-    with contextlib.suppress(OSError):
-        os.close(fd)
+def _failed(conn: Connection, call: Call, e: Exception) -> None:
+    if isinstance(e, PluginError):
+        return  # the connection is gone: nobody to answer
+    code, detail = (e.code, e.detail) if isinstance(e, CallError) else status_of(e)
+    with contextlib.suppress(PluginError):
+        conn.reply(call, None, code, detail)

@@ -8,9 +8,8 @@ inode). Strings must be valid UTF-8 on the wire, so a name that is not cannot cr
 
 from __future__ import annotations
 
+import enum
 import stat
-
-import grpc
 
 from .. import errors
 from ..objects import FileInfo
@@ -98,43 +97,84 @@ def xattr_key(path: str, name: str) -> str:
     return f"xattr:{path}:{name}"
 
 
+class Status(enum.IntEnum):
+    """gRPC's status codes (the numbers of the gRPC over HTTP/2 spec)."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
 # kloset's errors <-> gRPC status codes. A plugin's typed error comes back to the host as the same type;
 # the first class a code names is the one the host raises.
-_CODES: tuple[tuple[type[errors.KlosetError], grpc.StatusCode], ...] = (
-    (errors.StoreNotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
-    (errors.TransientError, grpc.StatusCode.UNAVAILABLE),
-    (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
-    (errors.UnsafePathError, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.Unsupported, grpc.StatusCode.UNIMPLEMENTED),
-    (errors.LockError, grpc.StatusCode.ABORTED),
-    (errors.ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+_CODES: tuple[tuple[type[errors.KlosetError], Status], ...] = (
+    (errors.StoreNotFound, Status.NOT_FOUND),
+    (errors.NotFound, Status.NOT_FOUND),
+    (errors.AuthenticationError, Status.UNAUTHENTICATED),
+    (errors.TransientError, Status.UNAVAILABLE),
+    (errors.IntegrityError, Status.DATA_LOSS),
+    (errors.UnsafePathError, Status.PERMISSION_DENIED),
+    (errors.Unsupported, Status.UNIMPLEMENTED),
+    (errors.LockError, Status.ABORTED),
+    (errors.ConfigError, Status.INVALID_ARGUMENT),
 )
 # Marks the detail of a status set by a kloset plugin from a StoreNotFound, which shares NOT_FOUND.
 STORE_NOT_FOUND = "store not found: "
 
 
-def status_of(e: BaseException) -> tuple[grpc.StatusCode, str]:
+def status_of(e: BaseException) -> tuple[Status, str]:
     """The status a plugin answers a failed call with."""
     if isinstance(e, errors.KlosetError):
         for cls, code in _CODES:
             if isinstance(e, cls):
                 return code, (STORE_NOT_FOUND if cls is errors.StoreNotFound else "") + str(e)
-        return grpc.StatusCode.UNKNOWN, str(e)
+        return Status.UNKNOWN, str(e)
     if isinstance(e, FileNotFoundError):
-        return grpc.StatusCode.NOT_FOUND, str(e)
+        return Status.NOT_FOUND, str(e)
     if isinstance(e, OSError):
-        return grpc.StatusCode.UNAVAILABLE, str(e)
-    return grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
+        return Status.UNAVAILABLE, str(e)
+    return Status.INTERNAL, f"{type(e).__name__}: {e}"
 
 
-def error_of(code: grpc.StatusCode, detail: str, plugin: str) -> errors.KlosetError:
-    """The host's error for a status a plugin answered with (not for a broken connection: see
-    :meth:`kloset.plugin.transport.Plugin.error`)."""
-    if code is grpc.StatusCode.NOT_FOUND and detail.startswith(STORE_NOT_FOUND):
-        return errors.StoreNotFound(detail[len(STORE_NOT_FOUND):])
+def error_of(code: int, detail: str, plugin: str) -> errors.KlosetError:
+    """The host's error for a status a plugin answered with."""
+    if code == Status.NOT_FOUND and detail.startswith(STORE_NOT_FOUND):
+        return errors.StoreNotFound(f"plugin {plugin}: {detail[len(STORE_NOT_FOUND):]}")
     for cls, c in _CODES:
-        if c is code:
-            return cls(detail)
-    return errors.PluginError(f"plugin {plugin}: {detail or code.name}")
+        if c == code and cls is not errors.StoreNotFound:
+            return cls(f"plugin {plugin}: {detail}")
+    name = Status(code).name if code in Status._value2member_map_ else str(code)
+    return errors.PluginError(f"plugin {plugin}: {detail or name}")
+
+
+def result_error(e: BaseException) -> str:
+    """An exporter's error as a Result carries it: text, led by the class of a kloset error so that the
+    host can raise the same type (another host shows it as it is)."""
+    if isinstance(e, errors.KlosetError):
+        for cls, _ in _CODES:
+            if isinstance(e, cls):
+                return f"{cls.__name__}: {e}"
+    return str(e)
+
+
+def error_of_result(text: str) -> errors.KlosetError:
+    """The host's error for a Result's error text (see :func:`result_error`)."""
+    name, sep, rest = text.partition(": ")
+    for cls, _ in _CODES:
+        if sep and name == cls.__name__:
+            return cls(rest)
+    return errors.KlosetError(text)

@@ -36,7 +36,7 @@ from .order import path_key
 from .rowcache import RowCache
 from .rows import row_key, split_path
 from .tap import Tap
-from .workers import Item, ProcessReaders, picklable, read_batch
+from .workers import Item, Loaded, ProcessReaders, picklable, read_batch
 
 ProgressFn = Callable[[int, int], None]
 _WINDOW = 4096
@@ -168,6 +168,11 @@ _BATCH_BYTES = 8 << 20
 _PROCESSES_AFTER = 16 << 20
 # Whether the batch that starts the workers waits for them to be up (tests that must see them used).
 _AWAIT_WORKERS = False
+# A source whose openers cannot travel to the worker processes (a plugin's read over its connection)
+# has its files read here, a batch at a time by a few threads, and sent to the workers with the batch.
+# A file above this size is read and packed here instead: memory never holds a whole big file.
+_LOAD_MAX = 8 << 20
+_LOADERS = 3
 
 
 class _Batch:
@@ -220,6 +225,7 @@ class Builder:
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="kloset-backup")
         self._procs: ProcessReaders | None = None
         self._portable: bool | None = None
+        self._loaders: ThreadPoolExecutor | None = None
         self._switched = False  # batches go to the worker processes
         self._in_threads: list[Future[list[Content]]] = []  # batches given to the threads, not known done
         self._sent = 0
@@ -280,6 +286,8 @@ class Builder:
                 self._procs = None
         finally:
             self._threads.shutdown(wait=True, cancel_futures=True)
+            if self._loaders is not None:
+                self._loaders.shutdown(wait=True, cancel_futures=True)
             if self._procs is not None:
                 self._procs.close()
 
@@ -310,11 +318,10 @@ class Builder:
         if self._procs is None and self.processes > 1 and (self._sent >= _PROCESSES_AFTER or self.tap):
             if self._portable is None:
                 self._portable = picklable(batch.items[0][2])
-            if self._portable:
-                self._procs = ProcessReaders(self.repo, self.processes, analyzers=self.tap.names if self.tap else None,
-                                             analyzer_options=self.tap.options if self.tap else None)
-                if _AWAIT_WORKERS:
-                    self._procs.wait_ready()
+            self._procs = ProcessReaders(self.repo, self.processes, analyzers=self.tap.names if self.tap else None,
+                                         analyzer_options=self.tap.options if self.tap else None)
+            if _AWAIT_WORKERS:
+                self._procs.wait_ready()
         if self._procs is not None and not self._switched:
             # While the workers start, the threads stay busy but no busier: a batch queued to them now
             # is one that the workers, on both cores, will not read.
@@ -328,14 +335,32 @@ class Builder:
             self.reader = ContentReader(self.txn, self.repo.config.chunking, self.tap)
             self.txn.ship_data()
             self._switched = True
-        if self._switched:
+        if self._switched and self._portable:
             batch.future = self._procs.submit(batch.items)  # type: ignore[union-attr]
+        elif self._switched:
+            if self._loaders is None:
+                self._loaders = ThreadPoolExecutor(_LOADERS, thread_name_prefix="kloset-load")
+            batch.future = self._loaders.submit(self._load_and_read, batch.items)
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
             # Only batches still being read are tracked: a done one's results must not be held here.
             self._in_threads = [f for f in self._in_threads if not f.done()]
             self._in_threads.append(batch.future)
         self._sent += batch.size
+
+    def _load_and_read(self, items: list[Item]) -> list[Content]:
+        """Read a batch's files here and have the workers chunk and pack them (see _LOAD_MAX)."""
+        small = [i for i, item in enumerate(items) if item[1] <= _LOAD_MAX]
+        loaded = Loaded.load([items[i][2] for i in small])
+        future = self._procs.submit([(items[i][0], items[i][1], c)  # type: ignore[union-attr]
+                                     for i, c in zip(small, loaded, strict=True)])
+        big = [i for i, item in enumerate(items) if item[1] > _LOAD_MAX]
+        out: list[Content | None] = [None] * len(items)
+        for i, c in zip(big, read_batch(self.reader, [items[i] for i in big]), strict=True):
+            out[i] = c
+        for i, c in zip(small, future.result(), strict=True):
+            out[i] = c
+        return out  # type: ignore[return-value]
 
     def _emit_identical(self, rec: Record, key: bytes, row: tuple[Any, ...]) -> None:
         """Emit an entry whose metadata equals its parent row's: that row, content and attributes too."""

@@ -14,6 +14,7 @@ again, so scripts and notebooks that call :func:`kloset.backup` at top level wor
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import subprocess
@@ -54,6 +55,43 @@ Item = tuple[str, int, Any]  # (pathname, expected size, opener)
 #: Sent by a worker in place of a batch ID, with the error that ended it.
 _FAILED = "failed"
 _MAIN = "from kloset.snapshot.workers import main; main()"
+
+
+class Loaded:
+    """An opener of content read already: what a batch carries to a worker process for a source whose
+    own openers cannot go there (a plugin's read over its connection). Holds the error instead when the
+    reading failed, and raises it as the source's opener would have."""
+
+    __slots__ = ("data", "error")
+
+    def __init__(self, data: bytes = b"", error: str | None = None) -> None:
+        self.data = data
+        self.error = error
+
+    def __getstate__(self) -> tuple[bytes, str | None]:
+        return self.data, self.error
+
+    def __setstate__(self, state: tuple[bytes, str | None]) -> None:
+        self.data, self.error = state
+
+    def __call__(self) -> io.BytesIO:
+        if self.error is not None:
+            raise OSError(self.error)
+        return io.BytesIO(self.data)
+
+    @classmethod
+    def load(cls, openers: list[Any]) -> list[Loaded]:
+        """The content of each opener. All are opened before any is read, as :func:`read_batch` does: a
+        source that fetches content (a plugin) then has every request of the batch at once."""
+        opened = [_ahead(opener) for opener in openers]
+        out = []
+        for opener in opened:
+            try:
+                with opener() as f:
+                    out.append(cls(f.read()))
+            except OSError as e:
+                out.append(cls(error=f"{e.strerror or e}"))
+        return out
 
 
 def picklable(opener: object) -> bool:

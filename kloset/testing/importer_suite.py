@@ -83,11 +83,16 @@ class ImporterConformance(ABC):
         """The connector under test, joined to this suite by the subclass."""
 
     def scan(self, tmp_path: Path, options: ImporterOptions | None = None) -> tuple[Importer, list[Record]]:
+        """The importer and its records. It stays open until the test ends: content is read before an
+        importer is closed, as a backup does (a plugin's process is gone once it is)."""
         importer = self.make_importer(build_tree(tmp_path), options)
-        try:
-            return importer, list(importer.scan())
-        finally:
+        self._importers = [*getattr(self, "_importers", []), importer]
+        return importer, list(importer.scan())
+
+    def teardown_method(self, method: object) -> None:
+        for importer in getattr(self, "_importers", []):
             importer.close()
+        self._importers = []
 
     def by_path(self, importer: Importer, records: list[Record]) -> dict[str, Record]:
         return {relative(importer, r): r for r in records}
