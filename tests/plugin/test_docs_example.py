@@ -86,7 +86,7 @@ def test_a_missing_zip_file_fails_the_backup_as_not_found(tmp_path: Path, flow: 
     flow.run("at", store, "create")
     done = flow.call("at", store, "backup", "zip://nowhere.zip")
     assert done.returncode == 3  # NotFound's exit code: the plugin's error reached the host typed
-    assert f"zip: {tmp_path / 'nowhere.zip'}: no such file" in done.stderr
+    assert f"plugin zipsrc/importer: zip: {tmp_path / 'nowhere.zip'}: no such file" in done.stderr
 
 
 def test_a_file_that_is_not_a_zip_is_a_config_error(tmp_path: Path, flow: Flow) -> None:

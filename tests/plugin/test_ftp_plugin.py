@@ -156,7 +156,7 @@ def test_a_bad_value_names_its_key_and_never_the_value(key: str) -> None:
 
 
 def test_the_connector_errors_reach_the_host_with_their_type(tmp_path: Path) -> None:
-    with ftp_server(tmp_path) as s, pytest.raises(NotFound, match=r"^ftp: "):
+    with ftp_server(tmp_path) as s, pytest.raises(NotFound, match=r"^plugin ftp/importer: ftp: stat /no/such/folder"):
         FTPPluginImporter(s.config("/no/such/folder"))
 
 
