@@ -17,6 +17,7 @@ the host passes through to the user. See docs/plugins.md.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import os
 import re
@@ -37,7 +38,7 @@ from .plugin.transport import CHUNK, Handler, serve
 from .plugin.wire import file_info, file_info_message, result_error, utf8, xattr_key
 from .storage import Storage
 
-__all__ = ["package", "run_exporter", "run_importer", "run_storage"]
+__all__ = ["package", "run", "run_exporter", "run_importer", "run_storage"]
 
 ImporterFactory = Callable[[dict[str, str], ImporterOptions], Importer]
 ExporterFactory = Callable[[dict[str, str]], Exporter]
@@ -67,6 +68,21 @@ def _handlers(service: object, module: Any, name: str, kinds: dict[str, str]) ->
         out[f"/{name}/{method.name}"] = (kinds.get(method.name, "unary"), getattr(service, method.name),
                                          request.FromString)
     return out
+
+
+def run(main_file: str, **connectors: str) -> None:
+    """The main of a plugin folder that serves several connectors, one per process, chosen by the first
+    argument (the manifest's ``args``): ``run(__file__, importer="importer:FTPImporter",
+    exporter="exporter:FTPExporter")`` serves ``FTPImporter`` of the folder's ``importer`` module for
+    ``plugin.py importer``. Classes are taken from the folder itself (see :func:`package`)."""
+    kind = sys.argv[1] if len(sys.argv) > 1 else ""
+    if kind not in connectors:
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(connectors)}")
+    module, _, name = connectors[kind].partition(":")
+    cls = getattr(importlib.import_module(f"{package(main_file).__name__}.{module}"), name)
+    runners: dict[str, Callable[[Any], None]] = {"importer": run_importer, "exporter": run_exporter,
+                                                 "storage": run_storage}
+    runners[kind](cls)
 
 
 def package(main_file: str) -> ModuleType:

@@ -196,8 +196,11 @@ class Connection:
     def __init__(self, rfd: int, wfd: int, *, client: bool, name: str = "",
                  handler: Callable[[Call], None] | None = None,
                  spawn: Callable[[Callable[[], None]], object] | None = None,
-                 inline: Callable[[str], bool] | None = None) -> None:
+                 inline: Callable[[str], bool] | None = None, keep: object = None) -> None:
         self.rfd, self.wfd = rfd, wfd
+        # What owns the descriptors (a socket), held while the reader thread reads them: were it
+        # collected, the numbers could be given to another connection's socket and read from here.
+        self._keep = keep
         self.client = client
         self.name = name
         self._handler = handler

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -57,7 +58,9 @@ class Plugin:
             except OSError as e:
                 ours.close()
                 raise PluginError(f"plugin {name}: cannot start {command[0]}: {e.strerror or e}") from e
-        self.conn = Connection(ours.fileno(), ours.fileno(), client=True, name=name)
+        self.conn = Connection(ours.fileno(), ours.fileno(), client=True, name=name, keep=ours)
+        # A connector dropped without close() still stops its plugin.
+        self._finalizer = weakref.finalize(self, _stop, self.conn, ours, self.process)
         try:
             self.conn.start()
             self._await_ready()
@@ -173,23 +176,25 @@ class Plugin:
         if self._closed:
             return
         self._closed = True
-        self.conn.close()
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        p = self.process
-        if p is None:
-            return
+        self._finalizer.detach()
+        # A healthy plugin exits as soon as its stdin ends; one that failed is given little time.
+        _stop(self.conn, self._sock, self.process, 0.5 if self.failed or not self._ready else 5)
+
+
+def _stop(conn: Connection, sock: socket.socket, process: subprocess.Popen[bytes] | None, grace: float = 0.5) -> None:
+    conn.close()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    if process is not None:
         try:
-            # A healthy plugin exits as soon as its stdin ends; one that failed is given little time.
-            p.wait(0.5 if self.failed or not self._ready else 5)
+            process.wait(grace)
         except subprocess.TimeoutExpired:
-            p.terminate()
+            process.terminate()
             try:
-                p.wait(2)
+                process.wait(2)
             except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+                process.kill()
+                process.wait()
 
 
 def _reason(e: BaseException, name: str) -> str:
