@@ -149,8 +149,10 @@ class Plugin:
 
     def stream(self, path: str, request: Message, reply: Callable[[bytes], M]) -> Iterator[M]:
         """A server-streaming call's replies."""
-        call = self.call(path)
-        self.send(call, request, end=True)
+        try:
+            call = self.conn.request(path, request.SerializeToString())
+        except PluginError as e:
+            raise self.error(e) from None
         return self.replies(call, reply)
 
     def upload(self, path: str, requests: Iterable[Message], reply: Callable[[bytes], M]) -> M:

@@ -171,8 +171,8 @@ _AWAIT_WORKERS = False
 # A source whose openers cannot travel to the worker processes (a plugin's read over its connection)
 # has its files read here, a batch at a time by a few threads, and sent to the workers with the batch.
 # A file above this size is read and packed here instead: memory never holds a whole big file.
-_LOAD_MAX = 8 << 20
-_LOADERS = 3
+_LOAD_MAX = 64 << 20
+_LOADERS = 2
 
 
 class _Batch:
@@ -340,7 +340,8 @@ class Builder:
         elif self._switched:
             if self._loaders is None:
                 self._loaders = ThreadPoolExecutor(_LOADERS, thread_name_prefix="kloset-load")
-            batch.future = self._loaders.submit(self._load_and_read, batch.items)
+            batch.future = Future()
+            self._loaders.submit(self._load, batch.future, batch.items)
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
             # Only batches still being read are tracked: a done one's results must not be held here.
@@ -348,19 +349,32 @@ class Builder:
             self._in_threads.append(batch.future)
         self._sent += batch.size
 
-    def _load_and_read(self, items: list[Item]) -> list[Content]:
-        """Read a batch's files here and have the workers chunk and pack them (see _LOAD_MAX)."""
-        small = [i for i, item in enumerate(items) if item[1] <= _LOAD_MAX]
-        loaded = Loaded.load([items[i][2] for i in small])
-        future = self._procs.submit([(items[i][0], items[i][1], c)  # type: ignore[union-attr]
-                                     for i, c in zip(small, loaded, strict=True)])
-        big = [i for i, item in enumerate(items) if item[1] > _LOAD_MAX]
-        out: list[Content | None] = [None] * len(items)
-        for i, c in zip(big, read_batch(self.reader, [items[i] for i in big]), strict=True):
-            out[i] = c
-        for i, c in zip(small, future.result(), strict=True):
-            out[i] = c
-        return out  # type: ignore[return-value]
+    def _load(self, result: Future[list[Content]], items: list[Item]) -> None:
+        """Read a batch's files here and have the workers chunk and pack them (see _LOAD_MAX); ``result``
+        gets the contents once the workers are done, while this thread goes on to the next batch."""
+        try:
+            small = [i for i, item in enumerate(items) if item[1] <= _LOAD_MAX]
+            loaded = Loaded.load([items[i][2] for i in small])
+            future = self._procs.submit([(items[i][0], items[i][1], c)  # type: ignore[union-attr]
+                                         for i, c in zip(small, loaded, strict=True)])
+            big = [i for i, item in enumerate(items) if item[1] > _LOAD_MAX]
+            out: list[Content | None] = [None] * len(items)
+            for i, c in zip(big, read_batch(self.reader, [items[i] for i in big]), strict=True):
+                out[i] = c
+        except BaseException as e:
+            result.set_exception(e)
+            return
+
+        def done(f: Future[list[Content]]) -> None:
+            try:
+                for i, c in zip(small, f.result(), strict=True):
+                    out[i] = c
+            except BaseException as e:
+                result.set_exception(e)
+            else:
+                result.set_result(out)  # type: ignore[arg-type]
+
+        future.add_done_callback(done)
 
     def _emit_identical(self, rec: Record, key: bytes, row: tuple[Any, ...]) -> None:
         """Emit an entry whose metadata equals its parent row's: that row, content and attributes too."""
