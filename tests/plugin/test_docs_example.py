@@ -63,7 +63,7 @@ def test_the_example_backs_up_a_zip_file_through_its_plugin(tmp_path: Path, flow
     flow.run("at", store, "create")
     flow.processes()
     assert "created snapshot" in flow.run("at", store, "backup", "zip://archive.zip")
-    assert flow.plugin_children("backup") == [[str(flow.plugins / "zipsrc" / "plugin.py")]]
+    assert flow.plugin_children("backup") == [[str(flow.plugins / "zipsrc" / "plugin.py"), "importer"]]
     flow.run("at", store, "restore", "--to", str(tmp_path / "restored"), "latest")
     restored = tmp_path / "restored"
     assert sorted(str(p.relative_to(restored)) for p in restored.rglob("*") if p.is_file()) == sorted(ENTRIES)
