@@ -377,8 +377,9 @@ def _ahead(opener: Any) -> Any:
             raise error
 
         return failed
-    with contextlib.suppress(OSError, AttributeError, ValueError):
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+    if isinstance(f, io.FileIO):  # a local file; asking another kind for its descriptor costs an exception
+        with contextlib.suppress(OSError, ValueError):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
     return lambda: f
 
 
