@@ -77,7 +77,7 @@ def request_headers(path: str) -> bytes:
 RESPONSE_HEADERS = b"\x88" + _literal(b"content-type", b"application/grpc")  # :status 200 is static entry 8
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # a few blocks repeat (every good call's); error details vary
 def trailers(code: int, message: str = "") -> bytes:
     block = _literal(b"grpc-status", str(code).encode())
     if message:
