@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import ConfigError, KlosetError, NotFound
 from .exporter import Exporter
-from .importer import Importer, ImporterOptions
+from .importer import Importer, ImporterOptions, LocationFlags
 from .objects import FileInfo, ResourceType
 from .plugin.http2 import CallError
 from .plugin.proto import connectors_pb2 as cpb
@@ -135,11 +135,15 @@ class _Importer:
         return importer_pb2.PingResponse()
 
     def Import(self, requests: Iterator[Any]) -> Iterator[importer_pb2.ImportResponse]:
-        threading.Thread(target=self._acknowledged, args=(requests,), daemon=True).start()
+        acks = threading.Thread(target=self._acknowledged, args=(requests,), daemon=True)
+        acks.start()
         no_xattr = self.importer.options.no_xattr
         for rec in self.importer.scan():
             yield from self._messages(rec, no_xattr)
         yield importer_pb2.ImportResponse(finished=True)
+        if self.importer.flags & LocationFlags.NEEDACK:
+            # The acknowledgements come on this call: it lasts until the host has read what it wants.
+            acks.join()
 
     def _messages(self, rec: Any, no_xattr: bool) -> Iterator[importer_pb2.ImportResponse]:
         path = rec.pathname

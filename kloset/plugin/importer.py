@@ -44,6 +44,7 @@ class PluginImporter(Importer):
         self._origin, self._type, self._root = r.origin, r.type, r.root
         self._flags = LocationFlags(r.flags)
         self._import: Call | None = None
+        self._unacked: dict[tuple[str, str], cpb.Record] = {}  # records with content, needack only
 
     @property
     def origin(self) -> str:
@@ -63,13 +64,19 @@ class PluginImporter(Importer):
 
     def _ack(self, header: cpb.Record, error: str = "") -> None:
         if self._flags & LocationFlags.NEEDACK and self._import is not None:
+            self._unacked.pop(self._key(header), None)
             self._plugin.send(self._import, pb.ImportRequest(result=cpb.Result(header=header, error=error)))
+
+    @staticmethod
+    def _key(rec: cpb.Record) -> tuple[str, str]:
+        return rec.pathname, rec.xattrName if rec.isXattr else ""
 
     def scan(self) -> Iterator[Record]:
         held: cpb.Record | None = None  # the last record, waiting for the attributes that follow it
         attributes: list[cpb.Record] = []
         self._import = self._plugin.call(_PATH + "Import")
-        for response in self._plugin.replies(self._import, pb.ImportResponse.FromString):
+        # The call outlives the scan: acknowledgements (needack) go on it until the importer is closed.
+        for response in self._plugin.replies(self._import, pb.ImportResponse.FromString, cancel=False):
             if response.finished:
                 break
             rec = response.record
@@ -88,10 +95,14 @@ class PluginImporter(Importer):
                      target=rec.target, error=rec.error or None)
         if rec.hasReader and not rec.error:
             out.open = functools.partial(self._open, rec)
+            if self._flags & LocationFlags.NEEDACK:
+                self._unacked[self._key(rec)] = rec
         else:
             self._ack(rec)
         if attributes:
             out.load_xattrs = functools.partial(self._xattrs, attributes)
+            if self._flags & LocationFlags.NEEDACK:
+                self._unacked.update((self._key(a), a) for a in attributes)
         return out
 
     def _open(self, rec: cpb.Record) -> BinaryIO:
@@ -116,6 +127,9 @@ class PluginImporter(Importer):
             return
         try:
             if self._import is not None and not self._import.done:
+                # What the backup did not read (unchanged or empty files) it is done with all the same.
+                for rec in list(self._unacked.values()):
+                    self._ack(rec)
                 self._import.end()
             self._plugin.unary(_PATH + "Close", pb.CloseRequest(), pb.CloseResponse.FromString)
         finally:

@@ -136,15 +136,16 @@ class Plugin:
         except PluginError as e:
             raise self.error(e) from None
 
-    def replies(self, call: Call, reply: Callable[[bytes], M]) -> Iterator[M]:
-        """The messages of a call until the plugin ends it; cancelled if the consumer stops early."""
+    def replies(self, call: Call, reply: Callable[[bytes], M], cancel: bool = True) -> Iterator[M]:
+        """The messages of a call until the plugin ends it; cancelled if the consumer stops early, unless
+        ``cancel`` is False (a call that goes on, as an import that still takes acknowledgements)."""
         try:
             while (data := call.recv(self.timeout)) is not None:
                 yield reply(data)
         except (CallError, TimeoutError, PluginError) as e:
             raise self.error(e) from None
         finally:
-            if not call.done:
+            if cancel and not call.done:
                 call.cancel()
 
     def stream(self, path: str, request: Message, reply: Callable[[bytes], M]) -> Iterator[M]:

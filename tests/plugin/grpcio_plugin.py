@@ -36,20 +36,35 @@ CHUNK = 1 << 20
 
 
 class Importer(irpc.ImporterServicer):
+    """With the config key ``acks=FILE``, asks for acknowledgements (the ``needack`` flag) and writes the
+    path of each one it gets to FILE, a line each, when it is closed."""
+
     def __init__(self) -> None:
         self.importer: FSImporter | None = None
         self.readers: dict[str, Any] = {}
+        self.acks: list[str] = []
+        self.report = ""
 
     def Init(self, request: Any, context: Any) -> ipb.InitResponse:
+        config = dict(request.config)
+        self.report = config.pop("acks", "")
         options = ImporterOptions(hostname=request.options.hostname, excludes=list(request.options.excludes))
-        self.importer = FSImporter(dict(request.config), options)
-        return ipb.InitResponse(origin=self.importer.origin, type=self.importer.type, root=self.importer.root)
+        self.importer = FSImporter(config, options)
+        return ipb.InitResponse(origin=self.importer.origin, type=self.importer.type, root=self.importer.root,
+                                flags=8 if self.report else 0)
 
     def Ping(self, request: Any, context: Any) -> ipb.PingResponse:
         return ipb.PingResponse()
 
+    def _acknowledged(self, requests: Iterator[Any]) -> None:
+        with contextlib.suppress(grpc.RpcError):
+            for request in requests:
+                self.acks.append(request.result.header.pathname)
+
     def Import(self, requests: Iterator[Any], context: Any) -> Iterator[ipb.ImportResponse]:
         assert self.importer is not None
+        acks = threading.Thread(target=self._acknowledged, args=(requests,), daemon=True)
+        acks.start()
         for rec in self.importer.scan():
             m = cpb.Record(pathname=rec.pathname, target=rec.target, error=rec.error or "")
             if rec.info is not None:
@@ -59,6 +74,8 @@ class Importer(irpc.ImporterServicer):
                 self.readers[rec.pathname] = rec.open
             yield ipb.ImportResponse(record=m)
         yield ipb.ImportResponse(finished=True)
+        if self.report:  # the acknowledgements come on this call: it lasts until the host ends its side
+            acks.join()
 
     def Open(self, request: Any, context: Any) -> Iterator[ipb.OpenResponse]:
         opener = self.readers.pop(request.record.pathname, None)
@@ -69,6 +86,9 @@ class Importer(irpc.ImporterServicer):
                 yield ipb.OpenResponse(chunk=chunk)
 
     def Close(self, request: Any, context: Any) -> ipb.CloseResponse:
+        if self.report:
+            with open(self.report, "w") as f:
+                f.writelines(path + "\n" for path in self.acks)
         return ipb.CloseResponse()
 
 

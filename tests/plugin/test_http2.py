@@ -5,10 +5,12 @@ flow control (grpcio opens 64 KiB windows; ours are 4 MiB)."""
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +55,18 @@ def test_the_host_backs_up_through_an_importer_plugin_written_with_grpcio(tmp_pa
     snap.restore(str(tmp_path / "out"))
     for name in SIZES:
         assert (tmp_path / "out" / "sub" / name).read_bytes() == (src / "sub" / name).read_bytes(), name
+
+
+def test_the_host_acknowledges_every_record_to_an_importer_that_asks(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    acks = tmp_path / "acks.txt"
+    cls = bound_class("importer", "grpcio/importer", Launch("grpcio/importer", [*GRPCIO, "importer"]), "fs")
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    snap = store.backup(cls({"location": str(src), "acks": str(acks)}, ImporterOptions()))
+    assert snap.summary.files == len(SIZES)
+    # Every record once: each file once its content was read, the folders at once.
+    expected = [str(src), str(src / "sub"), *(str(src / "sub" / n) for n in SIZES)]
+    assert sorted(acks.read_text().splitlines()) == sorted(expected)
 
 
 class TestAStorePluginWrittenWithGrpcio(StorageConformance):
@@ -115,6 +129,40 @@ def test_a_grpcio_host_drives_an_importer_plugin_written_with_the_sdk(tmp_path: 
         with pytest.raises(grpc.RpcError) as e:
             list(stub.Open(ipb.OpenRequest(record=cpb.Record(pathname="/never/listed"))))
         assert e.value.code() is grpc.StatusCode.NOT_FOUND
+        stub.Close(ipb.CloseRequest())
+
+    finally:
+        channel.close()
+        assert process.wait(10) == 0
+
+
+def test_an_acknowledged_record_lets_the_sdk_plugin_drop_its_reader(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    channel, process = _served(SDK_IMPORTER, tmp_path)
+    try:
+        stub = irpc.ImporterStub(channel)
+        stub.Init(ipb.InitRequest(proto="fs", config={"location": str(src)}, options=ipb.Options()))
+        acks: queue.SimpleQueue[ipb.ImportRequest | None] = queue.SimpleQueue()
+        responses = stub.Import(iter(acks.get, None))
+        records = []
+        for response in responses:
+            if response.finished:
+                break
+            records.append(response.record)
+        small = next(r for r in records if r.pathname.endswith("small.txt"))
+        odd = next(r for r in records if r.pathname.endswith("odd.bin"))
+        acks.put(ipb.ImportRequest(result=cpb.Result(header=small)))
+        # The acknowledgement is taken on a thread of the plugin's own: the reader goes soon after.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                list(stub.Open(ipb.OpenRequest(record=small)))
+            except grpc.RpcError as e:
+                assert e.code() is grpc.StatusCode.NOT_FOUND
+                break
+            assert time.monotonic() < deadline, "the acknowledged reader was kept"
+        assert len(b"".join(m.chunk for m in stub.Open(ipb.OpenRequest(record=odd)))) == SIZES["odd.bin"]
+        acks.put(None)
         stub.Close(ipb.CloseRequest())
     finally:
         channel.close()
