@@ -155,6 +155,11 @@ def test_a_bad_value_names_its_key_and_never_the_value(key: str) -> None:
     assert "s3cr3t" not in str(caught.value)
 
 
+def test_the_schema_takes_values_in_any_case_as_the_connector_does(tmp_path: Path) -> None:
+    with ftp_server(tmp_path) as s:
+        FTPPluginImporter(s.config("/", tls="None", passive="TRUE")).close()
+
+
 def test_the_connector_errors_reach_the_host_with_their_type(tmp_path: Path) -> None:
     with ftp_server(tmp_path) as s, pytest.raises(NotFound, match=r"^plugin ftp/importer: ftp: stat /no/such/folder"):
         FTPPluginImporter(s.config("/no/such/folder"))
