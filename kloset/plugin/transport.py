@@ -104,7 +104,7 @@ class Plugin:
     def error(self, e: BaseException) -> KlosetError:
         """The host's error for a failed call: the plugin's own typed error when it answered with one,
         else a PluginError that says what became of the plugin."""
-        self.failed = not isinstance(e, CallError) or self.conn.error is not None
+        self.failed = self.failed or not isinstance(e, CallError) or self.conn.error is not None
         if isinstance(e, CallError):
             if e.code == Status.CANCELLED and self.conn.error is not None:
                 return self._broken(_reason(self.conn.error, self.name))
