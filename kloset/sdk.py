@@ -35,10 +35,12 @@ from .plugin.http2 import CallError
 from .plugin.proto import connectors_pb2 as cpb
 from .plugin.proto import exporter_pb2, importer_pb2, store_pb2
 from .plugin.transport import CHUNK, Handler, serve
-from .plugin.wire import file_info, file_info_message, result_error, utf8, xattr_key
+from .plugin.wire import file_info, file_info_message, record_key, result_error, service_path, utf8, xattr_key
 from .storage import Storage
 
 __all__ = ["package", "run", "run_exporter", "run_importer", "run_storage"]
+
+_OPEN = service_path(importer_pb2, "Importer") + "Open"
 
 ImporterFactory = Callable[[dict[str, str], ImporterOptions], Importer]
 ExporterFactory = Callable[[dict[str, str]], Exporter]
@@ -47,26 +49,26 @@ StorageFactory = Callable[[dict[str, str]], Storage]
 
 def run_importer(factory: ImporterFactory) -> None:
     service = _Importer(factory)
-    serve(_handlers(service, importer_pb2, "importer.Importer", {"Import": "bidi", "Open": "server"}),
+    serve(_handlers(service, importer_pb2, "Importer", {"Import": "bidi", "Open": "server"}),
           inline=service.inline)
 
 
 def run_exporter(factory: ExporterFactory) -> None:
-    serve(_handlers(_Exporter(factory), exporter_pb2, "plakar.exporter.Exporter", {"Export": "bidi"}))
+    serve(_handlers(_Exporter(factory), exporter_pb2, "Exporter", {"Export": "bidi"}))
 
 
 def run_storage(factory: StorageFactory) -> None:
-    serve(_handlers(_Storage(factory), store_pb2, "store.Store", {"Put": "client", "Get": "server"}))
+    serve(_handlers(_Storage(factory), store_pb2, "Store", {"Put": "client", "Get": "server"}))
 
 
 def _handlers(service: object, module: Any, name: str, kinds: dict[str, str]) -> dict[str, Handler]:
     """The call table of ``service``: each RPC of the protocol's service ``name`` to the method of that
     name, with its request type from the generated module."""
     out: dict[str, Handler] = {}
-    for method in module.DESCRIPTOR.services_by_name[name.rpartition(".")[2]].methods:
+    for method in module.DESCRIPTOR.services_by_name[name].methods:
         request = getattr(module, method.input_type.name)
-        out[f"/{name}/{method.name}"] = (kinds.get(method.name, "unary"), getattr(service, method.name),
-                                         request.FromString)
+        out[service_path(module, name) + method.name] = (kinds.get(method.name, "unary"),
+                                                         getattr(service, method.name), request.FromString)
     return out
 
 
@@ -117,7 +119,7 @@ class _Importer:
 
     def inline(self, path: str) -> bool:
         """Whether a call is served on the connection's thread: a quick local read is (Importer.reads_block)."""
-        return path == "/importer.Importer/Open" and self._importer is not None and not self._importer.reads_block
+        return path == _OPEN and self._importer is not None and not self._importer.reads_block
 
     @property
     def importer(self) -> Importer:
@@ -176,14 +178,10 @@ class _Importer:
             for request in requests:
                 header = request.result.header
                 with self._lock:
-                    self._readers.pop(self._key(header), None)
-
-    @staticmethod
-    def _key(rec: Any) -> str:
-        return xattr_key(rec.pathname, rec.xattrName) if rec.isXattr else rec.pathname
+                    self._readers.pop(record_key(header), None)
 
     def Open(self, request: Any) -> Iterator[importer_pb2.OpenResponse]:
-        key = self._key(request.record)
+        key = record_key(request.record)
         with self._lock:
             reader = self._readers.pop(key, None)
         if reader is None:

@@ -23,9 +23,9 @@ from .launch import Launch, options_fields
 from .proto import connectors_pb2 as cpb
 from .proto import exporter_pb2 as pb
 from .transport import CHUNK
-from .wire import error_of_result, file_info_message
+from .wire import error_of_result, file_info_message, service_path
 
-_PATH = "/plakar.exporter.Exporter/"  # the service's full name, as gRPC calls it
+_PATH = service_path(pb, "Exporter")
 
 
 class PluginExporter(Exporter):

@@ -254,37 +254,33 @@ class Connection:
         except OSError as e:
             raise self._lost(f"closed its end of the connection ({e.strerror})") from None
 
-    def call(self, path: str) -> Call:
-        """Open a call (client side): its request headers go out at once."""
+    def call(self, path: str, payload: bytes | None = None) -> Call:
+        """Open a call (client side): its request headers go out at once, and with them ``payload``, the
+        call's one request message, in the same write when the windows take it."""
+        data = b"" if payload is None else message(payload)
         with self._wlock:
             sid = self._next_id
             self._next_id += 2
             c = Call(self, sid)
             self._calls[sid] = c
-            self._write_locked(frame(HEADERS, END_HEADERS, sid, request_headers(path)))
-        return c
-
-    def request(self, path: str, payload: bytes) -> Call:
-        """Open a call with its one request message: headers and message in one write."""
-        data = message(payload)
-        with self._wlock:
-            sid = self._next_id
-            self._next_id += 2
-            c = Call(self, sid)
-            self._calls[sid] = c
-            n = len(data)
-            if n <= min(self._send_window, c.send_window, self._peer_max_frame):
-                self._send_window -= n
-                c.send_window -= n
-                head = frame(HEADERS, END_HEADERS, sid, request_headers(path))
+            head = frame(HEADERS, END_HEADERS, sid, request_headers(path))
+            if payload is None or len(data) > self._room(c):
+                self._write_locked(head)
+            else:
+                self._send_window -= len(data)
+                c.send_window -= len(data)
                 self._write_locked(head + frame(DATA, END_STREAM, sid, data))
                 return c
-            self._write_locked(frame(HEADERS, END_HEADERS, sid, request_headers(path)))
-        self.send_data(c, data, True)
+        if payload is not None:
+            self.send_data(c, data, True)
         return c
 
+    def _room(self, c: Call) -> int:
+        """The most data that can go on ``c`` now, in one frame (under the write lock)."""
+        return min(self._send_window, c.send_window, self._peer_max_frame)
+
     def unary(self, path: str, request: bytes, timeout: float) -> bytes:
-        c = self.request(path, request)
+        c = self.call(path, request)
         try:
             reply = c.recv(timeout)
             if reply is None:
@@ -302,7 +298,7 @@ class Connection:
         view = memoryview(data)
         if not wait:
             with self._window:
-                if len(view) > min(self._send_window, c.send_window, self._peer_max_frame):
+                if len(view) > self._room(c):
                     return False
         with self._window:
             if c.reset or (self.client and c.done):
@@ -311,7 +307,7 @@ class Connection:
                 c.sent_headers = True
                 self._write_locked(frame(HEADERS, END_HEADERS, c.id, RESPONSE_HEADERS))
             while True:
-                n = min(len(view), self._send_window, c.send_window, self._peer_max_frame)
+                n = min(len(view), self._room(c))
                 if n <= 0 and view:
                     if self.error is not None:
                         raise self.error
@@ -330,7 +326,7 @@ class Connection:
     def fits(self, c: Call, n: int) -> bool:
         """Whether ``n`` bytes of data on ``c`` can go now, in one frame."""
         with self._window:
-            return n <= min(self._send_window, c.send_window, self._peer_max_frame)
+            return n <= self._room(c)
 
     def reply(self, c: Call, payload: bytes | None, code: int = 0, detail: str = "") -> None:
         """Server side: the last message (if any) and the status, in one write when the windows allow."""
@@ -338,7 +334,7 @@ class Connection:
             if c.reset:
                 return
             data = b"" if payload is None else message(payload)
-            if len(data) > min(self._send_window, c.send_window, self._peer_max_frame):
+            if len(data) > self._room(c):
                 self._window.release()
                 try:
                     self.send_data(c, data, False)

@@ -21,9 +21,9 @@ from .http2 import Call
 from .launch import Launch, options_fields
 from .proto import connectors_pb2 as cpb
 from .proto import importer_pb2 as pb
-from .wire import file_info
+from .wire import file_info, record_key, service_path
 
-_PATH = "/importer.Importer/"  # the service's full name, as gRPC calls it
+_PATH = service_path(pb, "Importer")
 
 
 class PluginImporter(Importer):
@@ -44,7 +44,7 @@ class PluginImporter(Importer):
         self._origin, self._type, self._root = r.origin, r.type, r.root
         self._flags = LocationFlags(r.flags)
         self._import: Call | None = None
-        self._unacked: dict[tuple[str, str], cpb.Record] = {}  # records with content, needack only
+        self._unacked: dict[str, cpb.Record] = {}  # records with content, needack only
 
     @property
     def origin(self) -> str:
@@ -64,12 +64,8 @@ class PluginImporter(Importer):
 
     def _ack(self, header: cpb.Record, error: str = "") -> None:
         if self._flags & LocationFlags.NEEDACK and self._import is not None:
-            self._unacked.pop(self._key(header), None)
+            self._unacked.pop(record_key(header), None)
             self._plugin.send(self._import, pb.ImportRequest(result=cpb.Result(header=header, error=error)))
-
-    @staticmethod
-    def _key(rec: cpb.Record) -> tuple[str, str]:
-        return rec.pathname, rec.xattrName if rec.isXattr else ""
 
     def scan(self) -> Iterator[Record]:
         held: cpb.Record | None = None  # the last record, waiting for the attributes that follow it
@@ -96,13 +92,13 @@ class PluginImporter(Importer):
         if rec.hasReader and not rec.error:
             out.open = functools.partial(self._open, rec)
             if self._flags & LocationFlags.NEEDACK:
-                self._unacked[self._key(rec)] = rec
+                self._unacked[record_key(rec)] = rec
         else:
             self._ack(rec)
         if attributes:
             out.load_xattrs = functools.partial(self._xattrs, attributes)
             if self._flags & LocationFlags.NEEDACK:
-                self._unacked.update((self._key(a), a) for a in attributes)
+                self._unacked.update((record_key(a), a) for a in attributes)
         return out
 
     def _open(self, rec: cpb.Record) -> BinaryIO:

@@ -10,8 +10,9 @@ from ..storage import Mode, Storage
 from .launch import Launch
 from .proto import store_pb2 as pb
 from .transport import CHUNK
+from .wire import service_path
 
-_PATH = "/store.Store/"  # the service's full name, as gRPC calls it
+_PATH = service_path(pb, "Store")
 
 
 

@@ -151,7 +151,7 @@ class Plugin:
     def stream(self, path: str, request: Message, reply: Callable[[bytes], M]) -> Iterator[M]:
         """A server-streaming call's replies."""
         try:
-            call = self.conn.request(path, request.SerializeToString())
+            call = self.conn.call(path, request.SerializeToString())
         except PluginError as e:
             raise self.error(e) from None
         return self.replies(call, reply)

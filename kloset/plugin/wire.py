@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import stat
+from typing import Any
 
 from .. import errors
 from ..objects import FileInfo
@@ -95,6 +96,16 @@ def utf8(text: str) -> bool:
 def xattr_key(path: str, name: str) -> str:
     """The key a plugin keeps an extended attribute's reader under (PROTOCOL.md, importer semantics)."""
     return f"xattr:{path}:{name}"
+
+
+def record_key(rec: Any) -> str:
+    """The key a record's reader is kept under, and acknowledged by: its path, or an attribute's key."""
+    return xattr_key(rec.pathname, rec.xattrName) if rec.isXattr else rec.pathname
+
+
+def service_path(module: Any, service: str) -> str:
+    """``/PACKAGE.SERVICE/``, which a method's name completes into the path gRPC calls it by."""
+    return f"/{module.DESCRIPTOR.services_by_name[service].full_name}/"
 
 
 class Status(enum.IntEnum):

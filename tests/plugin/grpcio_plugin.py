@@ -19,6 +19,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from grpcio_services import handler
 
 from kloset.connectors.fs.importer import FSImporter
 from kloset.connectors.fs.store import FSStore
@@ -27,15 +28,13 @@ from kloset.importer import ImporterOptions
 from kloset.objects import ResourceType
 from kloset.plugin.proto import connectors_pb2 as cpb
 from kloset.plugin.proto import importer_pb2 as ipb
-from kloset.plugin.proto import importer_pb2_grpc as irpc
 from kloset.plugin.proto import store_pb2 as spb
-from kloset.plugin.proto import store_pb2_grpc as srpc
 from kloset.plugin.wire import STORE_NOT_FOUND, file_info_message
 
 CHUNK = 1 << 20
 
 
-class Importer(irpc.ImporterServicer):
+class Importer:
     """With the config key ``acks=FILE``, asks for acknowledgements (the ``needack`` flag) and writes the
     path of each one it gets to FILE, a line each, when it is closed."""
 
@@ -92,7 +91,7 @@ class Importer(irpc.ImporterServicer):
         return ipb.CloseResponse()
 
 
-class Store(srpc.StoreServicer):
+class Store:
     def __init__(self) -> None:
         self.store: FSStore | None = None
 
@@ -160,9 +159,9 @@ def relay(src: int, dst: int) -> None:
 def main() -> None:
     server = grpc.server(futures.ThreadPoolExecutor(8), options=[("grpc.max_receive_message_length", -1)])
     if sys.argv[1] == "importer":
-        irpc.add_ImporterServicer_to_server(Importer(), server)
+        server.add_generic_rpc_handlers((handler(ipb, "Importer", Importer()),))
     else:
-        srpc.add_StoreServicer_to_server(Store(), server)
+        server.add_generic_rpc_handlers((handler(spb, "Store", Store()),))
     path = os.path.join(tempfile.mkdtemp(), "grpc.sock")
     server.add_insecure_port("unix:" + path)
     server.start()

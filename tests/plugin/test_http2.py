@@ -24,11 +24,11 @@ from kloset.objects import ResourceType
 from kloset.plugin.launch import Launch, bound_class
 from kloset.plugin.proto import connectors_pb2 as cpb
 from kloset.plugin.proto import importer_pb2 as ipb
-from kloset.plugin.proto import importer_pb2_grpc as irpc
 from kloset.plugin.proto import store_pb2 as spb
-from kloset.plugin.proto import store_pb2_grpc as srpc
 from kloset.storage import Storage
 from kloset.testing.storage_suite import StorageConformance
+
+from .grpcio_services import Stub
 
 HERE = Path(__file__).resolve().parent
 GRPCIO = [sys.executable, str(HERE / "grpcio_plugin.py")]
@@ -106,7 +106,7 @@ def test_a_grpcio_host_drives_an_importer_plugin_written_with_the_sdk(tmp_path: 
     src = tree(tmp_path / "src")
     channel, process = _served(SDK_IMPORTER, tmp_path)
     try:
-        stub = irpc.ImporterStub(channel)
+        stub = Stub(channel, ipb, "Importer")
         init = stub.Init(ipb.InitRequest(proto="fs", config={"location": str(src)}, options=ipb.Options()))
         assert init.root == str(src)
         done = threading.Event()
@@ -140,7 +140,7 @@ def test_an_acknowledged_record_lets_the_sdk_plugin_drop_its_reader(tmp_path: Pa
     src = tree(tmp_path / "src")
     channel, process = _served(SDK_IMPORTER, tmp_path)
     try:
-        stub = irpc.ImporterStub(channel)
+        stub = Stub(channel, ipb, "Importer")
         stub.Init(ipb.InitRequest(proto="fs", config={"location": str(src)}, options=ipb.Options()))
         acks: queue.SimpleQueue[ipb.ImportRequest | None] = queue.SimpleQueue()
         responses = stub.Import(iter(acks.get, None))
@@ -172,7 +172,7 @@ def test_an_acknowledged_record_lets_the_sdk_plugin_drop_its_reader(tmp_path: Pa
 def test_a_grpcio_host_drives_a_store_plugin_written_with_the_sdk(tmp_path: Path) -> None:
     channel, process = _served(SDK_STORE, tmp_path)
     try:
-        stub = srpc.StoreStub(channel)
+        stub = Stub(channel, spb, "Store")
         stub.Init(spb.InitRequest(proto="fs", config={"location": str(tmp_path / "store")}))
         stub.Create(spb.CreateRequest(config=b"the config"))
         assert stub.Open(spb.OpenRequest()).config == b"the config"

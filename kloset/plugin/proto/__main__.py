@@ -15,8 +15,9 @@ def main() -> int:
     top = here.parents[2]  # protos import each other as kloset/plugin/proto/NAME.proto
     include = str(files("grpc_tools") / "_proto")  # google/protobuf/timestamp.proto
     for proto in sorted(here.glob("*.proto")):
+        # Messages only: kloset speaks gRPC through kloset.plugin.http2, not grpcio's stubs.
         args = ["protoc", f"-I{top}", f"-I{include}", f"--python_out={top}", f"--pyi_out={top}",
-                f"--grpc_python_out={top}", str(proto.relative_to(top))]
+                str(proto.relative_to(top))]
         if protoc.main(args) != 0:
             print(f"protoc failed on {proto.name}", file=sys.stderr)
             return 1
