@@ -7,8 +7,9 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
+from .buffers import Parts
 from .errors import ConfigError, NotFound
 from .objects import Record
 
@@ -35,6 +36,22 @@ class ImporterOptions:
     max_concurrency: int = 0  # 0: the connector's choice; 1: everything in the calling thread's process
     excludes: list[str] = field(default_factory=list)
     no_xattr: bool = False
+
+
+class BatchOpener:
+    """An opener (see :class:`~kloset.objects.Record`) whose source reads many files faster together
+    than one by one, as a plugin does, whose reads are calls over one connection: a backup gives
+    :meth:`fetch` a whole batch of them."""
+
+    __slots__ = ()
+
+    def __call__(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def fetch(self, batch: list[BatchOpener]) -> list[Parts | OSError]:
+        """The content of each opener of ``batch`` (all of this one's source), as parts, or the error
+        that reading it met; a failure of the source itself is raised."""
+        raise NotImplementedError
 
 
 class Importer(ABC):

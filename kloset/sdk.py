@@ -27,20 +27,35 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+from .buffers import Parts
 from .errors import ConfigError, KlosetError, NotFound
 from .exporter import Exporter
 from .importer import Importer, ImporterOptions, LocationFlags
 from .objects import FileInfo, ResourceType
-from .plugin.http2 import CallError
+from .plugin.http2 import CallError, message
 from .plugin.proto import connectors_pb2 as cpb
 from .plugin.proto import exporter_pb2, importer_pb2, store_pb2
-from .plugin.transport import CHUNK, Handler, serve
-from .plugin.wire import file_info, file_info_message, record_key, result_error, service_path, utf8, xattr_key
+from .plugin.transport import CHUNK, Framed, Handler, serve
+from .plugin.wire import (
+    ORDERED,
+    chunk_encoder,
+    file_info,
+    file_info_message,
+    record_key,
+    result_error,
+    service_path,
+    utf8,
+    xattr_key,
+)
 from .storage import Storage
 
 __all__ = ["package", "run", "run_exporter", "run_importer", "run_storage"]
 
 _OPEN = service_path(importer_pb2, "Importer") + "Open"
+_INIT = service_path(importer_pb2, "Importer") + "Init"
+_GROUP = 128  # parts of records framed together: 64 records
+_open_response = chunk_encoder(importer_pb2.OpenResponse)
+_get_response = chunk_encoder(store_pb2.GetResponse)
 
 ImporterFactory = Callable[[dict[str, str], ImporterOptions], Importer]
 ExporterFactory = Callable[[dict[str, str]], Exporter]
@@ -50,7 +65,7 @@ StorageFactory = Callable[[dict[str, str]], Storage]
 def run_importer(factory: ImporterFactory) -> None:
     service = _Importer(factory)
     serve(_handlers(service, importer_pb2, "Importer", {"Import": "bidi", "Open": "server"}),
-          inline=service.inline)
+          inline=service.inline, metadata=service.metadata)
 
 
 def run_exporter(factory: ExporterFactory) -> None:
@@ -121,6 +136,10 @@ class _Importer:
         """Whether a call is served on the connection's thread: a quick local read is (Importer.reads_block)."""
         return path == _OPEN and self._importer is not None and not self._importer.reads_block
 
+    def metadata(self, path: str) -> dict[str, str]:
+        """What Init's reply tells a kloset host beyond the protocol (see wire.ORDERED)."""
+        return {ORDERED: "1"} if path == _INIT and self._importer is not None and self._importer.ordered else {}
+
     @property
     def importer(self) -> Importer:
         if self._importer is None:
@@ -136,12 +155,27 @@ class _Importer:
         self.importer.ping()
         return importer_pb2.PingResponse()
 
-    def Import(self, requests: Iterator[Any]) -> Iterator[importer_pb2.ImportResponse]:
+    def Import(self, requests: Iterator[Any]) -> Iterator[importer_pb2.ImportResponse | Framed]:
         acks = threading.Thread(target=self._acknowledged, args=(requests,), daemon=True)
         acks.start()
-        no_xattr = self.importer.options.no_xattr
-        for rec in self.importer.scan():
-            yield from self._messages(rec, no_xattr)
+        importer = self.importer
+        no_xattr = importer.options.no_xattr
+        # A quick scan's records go out a batch at a time, in one write each. Not a scan that waits (the
+        # host would wait on records held back) nor one that wants acknowledgements (it may hold back
+        # its next records until the host answers the ones held here).
+        grouped = not importer.scan_blocks and not importer.flags & LocationFlags.NEEDACK
+        group = Framed()
+        for rec in importer.scan():
+            if not grouped:
+                yield from self._messages(rec, no_xattr)
+                continue
+            for m in self._messages(rec, no_xattr):
+                group += message(m.SerializeToString())
+            if len(group) >= _GROUP:
+                yield group
+                group = Framed()
+        if group:
+            yield group
         yield importer_pb2.ImportResponse(finished=True)
         if self.importer.flags & LocationFlags.NEEDACK:
             # The acknowledgements come on this call: it lasts until the host has read what it wants.
@@ -180,18 +214,18 @@ class _Importer:
                 with self._lock:
                     self._readers.pop(record_key(header), None)
 
-    def Open(self, request: Any) -> Iterator[importer_pb2.OpenResponse]:
+    def Open(self, request: Any) -> Iterator[Parts]:
         key = record_key(request.record)
         with self._lock:
             reader = self._readers.pop(key, None)
         if reader is None:
             raise NotFound(f"{key}: no content to open (opened already, or never listed)")
         if isinstance(reader, bytes):
-            yield importer_pb2.OpenResponse(chunk=reader)
+            yield _open_response(reader)
             return
         with reader() as f:
             while chunk := f.read(CHUNK):
-                yield importer_pb2.OpenResponse(chunk=chunk)
+                yield _open_response(chunk)
 
     def Close(self, request: Any) -> importer_pb2.CloseResponse:
         self._readers.clear()
@@ -313,14 +347,14 @@ class _Storage:
         data = b"".join(r.chunk for r in requests)
         return store_pb2.PutResponse(bytes_written=self.store.put(_resource(head.type), head.mac, data))
 
-    def Get(self, request: Any) -> Iterator[store_pb2.GetResponse]:
+    def Get(self, request: Any) -> Iterator[Parts]:
         if request.HasField("range"):
             data = self.store.get(_resource(request.type), request.mac, request.range.offset, request.range.length)
         else:
             data = self.store.get(_resource(request.type), request.mac)
         view = memoryview(data)
         for at in range(0, max(len(view), 1), CHUNK):
-            yield store_pb2.GetResponse(chunk=bytes(view[at:at + CHUNK]))
+            yield _get_response(view[at:at + CHUNK])
 
     def Delete(self, request: Any) -> store_pb2.DeleteResponse:
         self.store.delete(_resource(request.type), request.mac)

@@ -57,8 +57,8 @@ class PluginExporter(Exporter):
 
     def _exchange(self, record: cpb.Record, content: Iterable[bytes] | None) -> None:
         if self._export is None:
-            self._export = self._plugin.call(_PATH + "Export")
-            self._results = self._plugin.replies(self._export, pb.ExportResponse.FromString)
+            self._export = self._plugin.call(_PATH + "Export", reply=pb.ExportResponse.FromString)
+            self._results = self._plugin.replies(self._export)
         call, send = self._export, self._plugin.send
         send(call, pb.ExportRequest(record=record))
         if content is not None:

@@ -23,11 +23,12 @@ import queue
 import struct
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hpack
 
+from ..buffers import Buffer, Parts, take, write_all
 from ..errors import PluginError
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -38,10 +39,13 @@ CANCEL_CODE = 0x8
 
 _FRAME = struct.Struct(">IBI")  # length (24 bits) and type packed in the first word, flags, stream id
 _WINDOW = 4 << 20  # what a stream may have in flight towards us
+_READ_BUFFER = 2 << 20
+_MIN_READ = 64 << 10  # a read into less room than this is moved to the front of the buffer first
 _CONNECTION_WINDOW = (1 << 31) - 1
 _MAX_FRAME = (1 << 24) - 1  # the largest frame we accept
 _DEFAULT_FRAME = 16384
 _END = object()
+_EMPTY = memoryview(b"")
 _PRINTABLE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"  # kept as they are in grpc-message; '%' and the rest escaped
 
 
@@ -77,6 +81,11 @@ def request_headers(path: str) -> bytes:
 RESPONSE_HEADERS = b"\x88" + _literal(b"content-type", b"application/grpc")  # :status 200 is static entry 8
 
 
+def response_headers(metadata: dict[str, str]) -> bytes:
+    """A reply's header block with custom metadata (lowercase ASCII names, as gRPC requires)."""
+    return RESPONSE_HEADERS + b"".join(_literal(k.encode(), v.encode()) for k, v in metadata.items())
+
+
 @functools.lru_cache(maxsize=256)  # a few blocks repeat (every good call's); error details vary
 def trailers(code: int, message: str = "") -> bytes:
     block = _literal(b"grpc-status", str(code).encode())
@@ -86,9 +95,10 @@ def trailers(code: int, message: str = "") -> bytes:
     return block
 
 
-def message(payload: bytes) -> bytes:
-    """A gRPC length-prefixed message (never compressed)."""
-    return b"\x00" + len(payload).to_bytes(4, "big") + payload
+def message(payload: bytes | Parts) -> Parts:
+    """A gRPC length-prefixed message (never compressed), as parts."""
+    parts = [payload] if isinstance(payload, (bytes, memoryview)) else payload
+    return [b"\x00" + sum(map(len, parts)).to_bytes(4, "big"), *parts]
 
 
 class ProtocolError(PluginError):
@@ -107,10 +117,10 @@ class CallError(Exception):
 class Call:
     """One gRPC call (an HTTP/2 stream), from either side."""
 
-    __slots__ = ("_consumed", "_inbox", "_rbuf", "conn", "done", "headers", "id", "inline", "path", "reset",
-                 "send_window", "sent_headers", "status")
+    __slots__ = ("_consumed", "_inbox", "_rbuf", "conn", "done", "headers", "id", "inline", "parse", "path",
+                 "reply_headers", "reset", "send_window", "sent_headers", "status")
 
-    def __init__(self, conn: Connection, sid: int) -> None:
+    def __init__(self, conn: Connection, sid: int, parse: Callable[[bytes], Any] | None = None) -> None:
         self.conn = conn
         self.id = sid
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -118,55 +128,76 @@ class Call:
         self._consumed = 0
         self.send_window = conn.peer_initial_window
         self.headers: dict[str, str] = {}
+        self.reply_headers = RESPONSE_HEADERS  # what a server's reply starts with
         self.path = ""
         self.sent_headers = False
         self.status: tuple[int, str] | None = None
         self.done = False  # the peer's side has ended
         self.reset = False  # the stream was reset: nothing more may be sent on it
         self.inline = False  # served on the reader thread once its request is whole (see Connection)
+        # What each message is made into on the reader thread, straight from the bytes read: one copy of
+        # a content chunk fewer than handing over the bytes and parsing them on the consumer's thread.
+        self.parse = parse
 
-    def recv(self, timeout: float | None = None) -> bytes | None:
-        """The next message; None when the peer ended its side well. Raises CallError for a non-OK
-        status, PluginError when the connection is lost, TimeoutError when nothing came in time."""
+    def recv(self, timeout: float | None = None) -> Any:
+        """The next message (as ``parse`` made it, else bytes); None when the peer ended its side well.
+        Raises CallError for a non-OK status, PluginError when the connection is lost, TimeoutError
+        when nothing came in time."""
         try:
             item = self._inbox.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError from None
-        if type(item) is bytes:
-            self._consumed += len(item) + 5
+        if type(item) is tuple:
+            self._consumed += item[1]
             if self._consumed >= _WINDOW // 2:
                 self.conn.window_update(self.id, self._consumed)
                 self._consumed = 0
-            return item
+            return item[0]
         self._inbox.put(item)  # an end is sticky: every later recv sees it too
         if item is _END:
             return None
         raise item
 
-    def send(self, payload: bytes, end: bool = False) -> None:
+    def send(self, payload: bytes | Parts, end: bool = False) -> None:
         self.conn.send_data(self, message(payload), end)
 
     def end(self) -> None:
-        self.conn.send_data(self, b"", True)
+        self.conn.send_data(self, [], True)
 
     def cancel(self) -> None:
         self.conn.reset(self.id)
 
-    # The reader thread's side.
-    def _data(self, payload: bytes | memoryview, end: bool) -> None:
+    # The reader thread's side. ``payload`` is a view of the connection's read buffer, valid only
+    # during the call: what is kept of it is copied (by ``parse``, or into bytes).
+    def _message(self, body: memoryview) -> None:
+        parse = self.parse
+        if parse is None:
+            self._inbox.put((bytes(body), len(body) + 5))
+            return
+        try:
+            item = parse(body)  # type: ignore[arg-type]  # protobuf parses any buffer; its stubs say bytes
+        except Exception as e:
+            self._finish(ProtocolError(f"plugin {self.conn.name} sent a message that does not parse ({e})"))
+            self.conn.forget(self.id)
+            self.conn._control(frame(RST_STREAM, 0, self.id, CANCEL_CODE.to_bytes(4, "big")))
+            return
+        self._inbox.put((item, len(body) + 5))
+
+    def _data(self, payload: memoryview, end: bool) -> None:
         rbuf = self._rbuf
         if not rbuf and len(payload) >= 5:
             n = int.from_bytes(payload[1:5], "big")
             if len(payload) == n + 5:  # the common case: one whole message in one frame
-                self._inbox.put(bytes(payload[5:]))
-                payload = b""
+                self._message(payload[5:])
+                payload = payload[:0]
         if payload:
             rbuf += payload
             while len(rbuf) >= 5:
                 n = int.from_bytes(rbuf[1:5], "big")
                 if len(rbuf) < n + 5:
                     break
-                self._inbox.put(bytes(rbuf[5:n + 5]))
+                with memoryview(rbuf) as view:
+                    self._message(view[5:n + 5])
                 del rbuf[:n + 5]
         if end:
             self._finish()
@@ -206,7 +237,8 @@ class Connection:
         self._handler = handler
         self._spawn = spawn
         self._inline = inline
-        self._cork: list[bytes] | None = None  # the reader thread's writes, held until its read is served
+        # Writes held back by thread (see batch; the reader thread's, until the calls of its read are served).
+        self._corks: dict[int, Parts] = {}
         self._reader_id = 0
         self._decoded: dict[bytes, dict[str, str]] = {}
         self._table_mark: tuple[int, object] = (0, None)
@@ -236,40 +268,61 @@ class Connection:
         self._reader.start()
 
     # Writing.
-    def _write(self, data: bytes) -> None:
+    def _write(self, *parts: Buffer) -> None:
         with self._wlock:
-            self._write_locked(data)
+            self._write_locked(*parts)
 
-    def _write_locked(self, data: bytes | memoryview) -> None:
+    def _write_locked(self, *parts: Buffer) -> None:
         if self.error is not None:
             raise self.error
-        if self._cork is not None and threading.get_ident() == self._reader_id:
-            self._cork.append(bytes(data))
+        cork = self._corks.get(threading.get_ident()) if self._corks else None
+        if cork is not None:
+            cork.extend(parts)
             return
-        view = memoryview(data)
         try:
-            while view:
-                n = os.write(self.wfd, view)
-                view = view[n:]
+            write_all(self.wfd, list(parts))
         except OSError as e:
             raise self._lost(f"closed its end of the connection ({e.strerror})") from None
 
-    def call(self, path: str, payload: bytes | None = None) -> Call:
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold this thread's writes, and every other thread's, until the block ends: the calls it opens go
+        out in one write, in the order of their stream IDs."""
+        with self._wlock:
+            ident = threading.get_ident()
+            if ident in self._corks:
+                yield
+                return
+            self._corks[ident] = []
+            try:
+                yield
+            finally:
+                self._uncork(ident)
+
+    def _uncork(self, ident: int) -> None:
+        cork = self._corks.pop(ident, None)
+        if cork:
+            self._write(*cork)
+
+    def call(self, path: str, payload: bytes | Parts | None = None,
+             parse: Callable[[bytes], Any] | None = None) -> Call:
         """Open a call (client side): its request headers go out at once, and with them ``payload``, the
-        call's one request message, in the same write when the windows take it."""
-        data = b"" if payload is None else message(payload)
+        call's one request message, in the same write when the windows take it. ``parse`` makes each
+        reply message into what ``recv`` returns."""
+        data = [] if payload is None else message(payload)
+        size = sum(map(len, data))
         with self._wlock:
             sid = self._next_id
             self._next_id += 2
-            c = Call(self, sid)
+            c = Call(self, sid, parse)
             self._calls[sid] = c
-            head = frame(HEADERS, END_HEADERS, sid, request_headers(path))
-            if payload is None or len(data) > self._room(c):
-                self._write_locked(head)
+            head = _FRAME.pack(len(request_headers(path)) << 8 | HEADERS, END_HEADERS, sid), request_headers(path)
+            if payload is None or size > self._room(c):
+                self._write_locked(*head)
             else:
-                self._send_window -= len(data)
-                c.send_window -= len(data)
-                self._write_locked(head + frame(DATA, END_STREAM, sid, data))
+                self._send_window -= size
+                c.send_window -= size
+                self._write_locked(*head, _FRAME.pack(size << 8 | DATA, END_STREAM, sid), *data)
                 return c
         if payload is not None:
             self.send_data(c, data, True)
@@ -279,8 +332,10 @@ class Connection:
         """The most data that can go on ``c`` now, in one frame (under the write lock)."""
         return min(self._send_window, c.send_window, self._peer_max_frame)
 
-    def unary(self, path: str, request: bytes, timeout: float) -> bytes:
-        c = self.call(path, request)
+    def unary(self, path: str, request: bytes, timeout: float,
+              parse: Callable[[bytes], Any] | None = None) -> tuple[Any, dict[str, str]]:
+        """A unary call's reply, and the headers it came with."""
+        c = self.call(path, request, parse)
         try:
             reply = c.recv(timeout)
             if reply is None:
@@ -290,36 +345,38 @@ class Connection:
         except TimeoutError:
             c.cancel()
             raise
-        return reply
+        return reply, c.headers
 
-    def send_data(self, c: Call, data: bytes, end: bool, wait: bool = True) -> bool:
-        """``data`` (whole gRPC messages) on ``c``'s stream, in frames the peer's windows allow. With
-        ``wait`` False, nothing is sent and False returned when the windows do not hold it all now."""
-        view = memoryview(data)
-        if not wait:
-            with self._window:
-                if len(view) > self._room(c):
-                    return False
+    def send_data(self, c: Call, data: Parts, end: bool, wait: bool = True) -> bool:
+        """``data`` (whole gRPC messages, as parts) on ``c``'s stream, in frames the peer's windows allow.
+        With ``wait`` False, nothing is sent and False returned when the windows do not hold it all now."""
+        size = sum(map(len, data))
         with self._window:
+            if not wait and size > self._room(c):
+                return False
             if c.reset or (self.client and c.done):
                 return True  # the call is over: what the peer would not read is dropped
             if not self.client and not c.sent_headers:
                 c.sent_headers = True
-                self._write_locked(frame(HEADERS, END_HEADERS, c.id, RESPONSE_HEADERS))
+                self._write_locked(frame(HEADERS, END_HEADERS, c.id, c.reply_headers))
+            data = list(data)
             while True:
-                n = min(len(view), self._room(c))
-                if n <= 0 and view:
+                n = min(size, self._room(c))
+                if n <= 0 and size:
                     if self.error is not None:
                         raise self.error
                     if c.reset:
                         return True
+                    # What this thread holds back may be what the peer waits for before it opens the window.
+                    self._uncork(threading.get_ident())
                     self._window.wait(1.0)
                     continue
-                last = n == len(view)
+                last = n == size
                 self._send_window -= n
                 c.send_window -= n
-                self._write_locked(_FRAME.pack(n << 8 | DATA, END_STREAM if end and last else 0, c.id) + view[:n])
-                view = view[n:]
+                self._write_locked(_FRAME.pack(n << 8 | DATA, END_STREAM if end and last else 0, c.id),
+                                   *(data if last else take(data, n)))
+                size -= n
                 if last:
                     return True
 
@@ -328,33 +385,33 @@ class Connection:
         with self._window:
             return n <= self._room(c)
 
-    def reply(self, c: Call, payload: bytes | None, code: int = 0, detail: str = "") -> None:
+    def reply(self, c: Call, payload: bytes | Parts | None, code: int = 0, detail: str = "") -> None:
         """Server side: the last message (if any) and the status, in one write when the windows allow."""
         with self._window:
             if c.reset:
                 return
-            data = b"" if payload is None else message(payload)
-            if len(data) > self._room(c):
+            data = [] if payload is None else message(payload)
+            size = sum(map(len, data))
+            if size > self._room(c):
                 self._window.release()
                 try:
                     self.send_data(c, data, False)
                 finally:
                     self._window.acquire()
-                data = b""
-            out = b"" if c.sent_headers else frame(HEADERS, END_HEADERS, c.id, RESPONSE_HEADERS)
+                data, size = [], 0
+            out: Parts = [] if c.sent_headers else [frame(HEADERS, END_HEADERS, c.id, c.reply_headers)]
             c.sent_headers = True
             if data:
-                self._send_window -= len(data)
-                c.send_window -= len(data)
-                out += frame(DATA, 0, c.id, data)
-            self._write_locked(out + frame(HEADERS, END_HEADERS | END_STREAM, c.id, trailers(code, detail)))
+                self._send_window -= size
+                c.send_window -= size
+                out += [_FRAME.pack(size << 8 | DATA, 0, c.id), *data]
+            block = trailers(code, detail)
+            self._write_locked(*out, _FRAME.pack(len(block) << 8 | HEADERS, END_HEADERS | END_STREAM, c.id), block)
         self.forget(c.id)
 
     def flush(self) -> None:
         """Write what the reader thread held back (see ``inline``); later writes go straight out."""
-        cork, self._cork = self._cork, None
-        if cork:
-            self._write(b"".join(cork))
+        self._uncork(self._reader_id)
 
     def run_inline(self, c: Call) -> None:
         handler = self._handler
@@ -422,29 +479,31 @@ class Connection:
 
     # Reading.
     def _read_loop(self) -> None:
-        buf = bytearray()
-        # Read into one buffer kept for the connection: a fresh megabyte per read would be mapped and
-        # zero-filled by the allocator each time, which cost more than the protocol's own work.
-        space = bytearray(1 << 20)
+        # Frames are read into one buffer kept for the connection and handled where they lie: a fresh
+        # megabyte per read would be mapped and zero-filled by the allocator each time, and moving the
+        # bytes into another buffer would copy all content once more. The buffer grows for a frame
+        # larger than it.
+        space = bytearray(_READ_BUFFER)
         view = memoryview(space)
+        start = end = 0  # space[start:end] is read and not yet handled
         readv = os.readv
-        self._reader_id = threading.get_ident()
+        self._reader_id = ident = threading.get_ident()
         try:
             if not self.client:
-                while len(buf) < len(PREFACE):
-                    got = readv(self.rfd, [view])
+                while end < len(PREFACE):
+                    got = readv(self.rfd, [view[end:]])
                     if not got:
                         raise self._lost("closed its connection")
-                    buf += view[:got]
-                if bytes(buf[:len(PREFACE)]) != PREFACE:
+                    end += got
+                if space[:len(PREFACE)] != PREFACE:
                     raise ProtocolError(f"plugin {self.name} did not speak gRPC (no HTTP/2 preface)")
-                del buf[:len(PREFACE)]
+                start = len(PREFACE)
             while True:
-                pos, n = 0, len(buf)
                 if self._inline is not None:
-                    self._cork = []
-                while n - pos >= 9:
-                    lt, flags, sid = _FRAME.unpack_from(buf, pos)
+                    self._corks[ident] = []
+                need = 9
+                while end - start >= 9:
+                    lt, flags, sid = _FRAME.unpack_from(space, start)
                     length = lt >> 8
                     if length > _MAX_FRAME:
                         raise ProtocolError(f"plugin {self.name} sent a frame of {length} bytes")
@@ -453,18 +512,29 @@ class Connection:
                         # otherwise be waited for.
                         raise ProtocolError(f"plugin {self.name} did not speak gRPC on its stdout "
                                             "(no HTTP/2 SETTINGS first)")
-                    if n - pos - 9 < length:
+                    if end - start - 9 < length:
+                        need = 9 + length
                         break
-                    start = pos + 9
-                    pos = start + length
-                    self._frame(lt & 0xFF, flags, sid & 0x7FFFFFFF, memoryview(buf)[start:pos])
-                if pos:
-                    del buf[:pos]
+                    at = start + 9
+                    start = at + length
+                    self._frame(lt & 0xFF, flags, sid & 0x7FFFFFFF, view[at:start])
                 self.flush()
-                got = readv(self.rfd, [view])
+                if start == end:
+                    start = end = 0
+                elif start + need > len(space) or len(space) - end < _MIN_READ:
+                    # Make room for the frame being read: what is left of it goes to the front.
+                    left = end - start
+                    if need > len(space):
+                        grown = bytearray(need + _MIN_READ)
+                        grown[:left] = space[start:end]
+                        space, view = grown, memoryview(grown)
+                    else:
+                        space[:left] = space[start:end]
+                    start, end = 0, left
+                got = readv(self.rfd, [view[end:]])
                 if not got:
                     raise self._lost("closed its connection")
-                buf += view[:got]
+                end += got
         except PluginError as e:
             if self.error is None:
                 self._lost(str(e).removeprefix(f"plugin {self.name} "), kind=type(e))
@@ -580,7 +650,7 @@ class Connection:
             elif handler is not None and spawn is not None:
                 spawn(lambda: handler(c))
             if end:
-                c._data(b"", True)
+                c._data(_EMPTY, True)
             return
         if "grpc-status" in fields:
             c.status = (int(fields["grpc-status"]), urllib.parse.unquote(fields.get("grpc-message", "")))
@@ -590,5 +660,5 @@ class Connection:
             if status != "200":
                 c.status = (14 if status in ("502", "503", "504") else 2, f"HTTP status {status}")
         if end:
-            c._data(b"", True)
+            c._data(_EMPTY, True)
 

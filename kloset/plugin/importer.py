@@ -14,22 +14,41 @@ import io
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar, cast
 
+from ..buffers import Parts
 from ..errors import KlosetError, PluginError
-from ..importer import Importer, ImporterOptions, LocationFlags
+from ..importer import BatchOpener, Importer, ImporterOptions, LocationFlags
 from ..objects import Record
-from .http2 import Call
+from .http2 import Call, CallError
 from .launch import Launch, options_fields
 from .proto import connectors_pb2 as cpb
 from .proto import importer_pb2 as pb
-from .wire import file_info, record_key, service_path
+from .wire import ORDERED, chunk_decoder, file_info, record_key, service_path
 
 _PATH = service_path(pb, "Importer")
+_OPEN = _PATH + "Open"
+
+
+_chunk = chunk_decoder(pb.OpenResponse)
+
+
+class _Opener(BatchOpener):
+    """A file's content, read with an Open call of its own or with its batch's."""
+
+    __slots__ = ("importer", "record")
+
+    def __init__(self, importer: PluginImporter, record: cpb.Record) -> None:
+        self.importer = importer
+        self.record = record
+
+    def __call__(self) -> BinaryIO:
+        return self.importer._open(self.record)
+
+    def fetch(self, batch: list[BatchOpener]) -> list[Parts | OSError]:
+        return self.importer._fetch(cast(list[_Opener], batch))
 
 
 class PluginImporter(Importer):
     launch: ClassVar[Launch]
-    # Plugins yield records in an order of their own, which the backup puts right.
-    ordered = False
 
     def __init__(self, config: dict[str, str], options: ImporterOptions | None = None) -> None:
         super().__init__(config, options)
@@ -37,12 +56,17 @@ class PluginImporter(Importer):
         try:
             init = pb.InitRequest(options=pb.Options(**options_fields(self.options)),  # type: ignore[arg-type]
                                   proto=proto, config=sent)
-            r = self._plugin.unary(_PATH + "Init", init, pb.InitResponse.FromString)
+            headers: dict[str, str] = {}
+            r = self._plugin.unary(_PATH + "Init", init, pb.InitResponse.FromString, headers)
         except BaseException:
             self._plugin.close()
             raise
+        # A plugin yields records in an order of its own, which the backup puts right, unless it says
+        # they come in snapshot order (which the backup checks as they come).
+        self.ordered = headers.get(ORDERED) == "1"
         self._origin, self._type, self._root = r.origin, r.type, r.root
         self._flags = LocationFlags(r.flags)
+        self._needack = bool(self._flags & LocationFlags.NEEDACK)
         self._import: Call | None = None
         self._unacked: dict[str, cpb.Record] = {}  # records with content, needack only
 
@@ -63,16 +87,16 @@ class PluginImporter(Importer):
         return self._flags
 
     def _ack(self, header: cpb.Record, error: str = "") -> None:
-        if self._flags & LocationFlags.NEEDACK and self._import is not None:
+        if self._needack and self._import is not None:
             self._unacked.pop(record_key(header), None)
             self._plugin.send(self._import, pb.ImportRequest(result=cpb.Result(header=header, error=error)))
 
     def scan(self) -> Iterator[Record]:
         held: cpb.Record | None = None  # the last record, waiting for the attributes that follow it
         attributes: list[cpb.Record] = []
-        self._import = self._plugin.call(_PATH + "Import")
+        self._import = self._plugin.call(_PATH + "Import", reply=pb.ImportResponse.FromString)
         # The call outlives the scan: acknowledgements (needack) go on it until the importer is closed.
-        for response in self._plugin.replies(self._import, pb.ImportResponse.FromString, cancel=False):
+        for response in self._plugin.replies(self._import, cancel=False):
             if response.finished:
                 break
             rec = response.record
@@ -90,20 +114,45 @@ class PluginImporter(Importer):
         out = Record(rec.pathname, info=file_info(rec.fileInfo) if rec.HasField("fileInfo") else None,
                      target=rec.target, error=rec.error or None)
         if rec.hasReader and not rec.error:
-            out.open = functools.partial(self._open, rec)
-            if self._flags & LocationFlags.NEEDACK:
+            out.open = _Opener(self, rec)
+            if self._needack:
                 self._unacked[record_key(rec)] = rec
-        else:
+        elif self._needack:
             self._ack(rec)
         if attributes:
             out.load_xattrs = functools.partial(self._xattrs, attributes)
-            if self._flags & LocationFlags.NEEDACK:
+            if self._needack:
                 self._unacked.update((record_key(a), a) for a in attributes)
         return out
 
     def _open(self, rec: cpb.Record) -> BinaryIO:
-        stream = self._plugin.stream(_PATH + "Open", pb.OpenRequest(record=rec), pb.OpenResponse.FromString)
+        stream = self._plugin.stream(_OPEN, pb.OpenRequest(record=rec), _chunk)
         return cast(BinaryIO, Content(stream, functools.partial(self._ack, rec)))
+
+    def _fetch(self, batch: list[_Opener]) -> list[Parts | OSError]:
+        """The contents of a batch of files: every Open goes out in one write, then the answers are
+        taken as they come, without a file object between (see BatchOpener)."""
+        plugin = self._plugin
+        with plugin.batch():
+            calls = [plugin.call(_OPEN, pb.OpenRequest(record=o.record), _chunk) for o in batch]
+        out: list[Parts | OSError] = []
+        timeout = plugin.timeout
+        for i, (opener, call) in enumerate(zip(batch, calls, strict=True)):
+            parts: Parts = []
+            try:
+                while (chunk := call.recv(timeout)) is not None:
+                    parts.append(chunk)
+            except (CallError, TimeoutError, PluginError) as e:
+                error = plugin.error(e)
+                if isinstance(error, PluginError):
+                    for later in calls[i:]:
+                        later.cancel()
+                    raise error from None
+                out.append(OSError(str(error)))
+            else:
+                out.append(parts)
+            self._ack(opener.record)
+        return out
 
     def _xattrs(self, attributes: list[cpb.Record]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -158,9 +207,9 @@ class Content(io.RawIOBase):
 
     def _more(self) -> bool:
         with _as_os_error():
-            for m in self._chunks:
-                if m.chunk:
-                    self._buf = memoryview(m.chunk)
+            for chunk in self._chunks:
+                if chunk:
+                    self._buf = memoryview(chunk)
                     return True
         return False
 
@@ -169,7 +218,7 @@ class Content(io.RawIOBase):
             parts = [bytes(self._buf)]
             self._buf = memoryview(b"")
             with _as_os_error():
-                parts.extend(m.chunk for m in self._chunks)
+                parts.extend(self._chunks)
             return b"".join(parts)
         if not self._buf and not self._more():
             return b""

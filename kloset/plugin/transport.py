@@ -21,14 +21,19 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
+from ..buffers import Buffer, Parts
 from ..errors import KlosetError, PluginError
-from .http2 import Call, CallError, Connection, ProtocolError, message
+from .http2 import Call, CallError, Connection, ProtocolError, message, response_headers
 from .wire import Status, error_of, status_of
 
 CHUNK = 1 << 20  # the protocol's largest content chunk
 DEFAULT_TIMEOUT = 300.0
+
+
+class Framed(list[Buffer]):
+    """Messages a stream's handler framed already (http2.message), sent in one write."""
 
 
 class Message(Protocol):
@@ -117,16 +122,21 @@ class Plugin:
             return e
         return PluginError(f"plugin {self.name}: {e}")
 
-    def unary(self, path: str, request: Message, reply: Callable[[bytes], M]) -> M:
-        """A unary call, within the timeout, with errors translated."""
+    def unary(self, path: str, request: Message, reply: Callable[[bytes], M],
+              headers: dict[str, str] | None = None) -> M:
+        """A unary call, within the timeout, with errors translated; ``headers`` gets the reply's."""
         try:
-            return reply(self.conn.unary(path, request.SerializeToString(), self.timeout))
+            answer, got = self.conn.unary(path, request.SerializeToString(), self.timeout, reply)
         except (CallError, TimeoutError, PluginError) as e:
             raise self.error(e) from None
+        if headers is not None:
+            headers.update(got)
+        return cast(M, answer)
 
-    def call(self, path: str) -> Call:
+    def call(self, path: str, request: Message | None = None, reply: Callable[[bytes], Any] | None = None) -> Call:
+        """Open a call, with its one request when it has one; ``reply`` parses what it answers."""
         try:
-            return self.conn.call(path)
+            return self.conn.call(path, None if request is None else request.SerializeToString(), reply)
         except PluginError as e:
             raise self.error(e) from None
 
@@ -136,36 +146,37 @@ class Plugin:
         except PluginError as e:
             raise self.error(e) from None
 
-    def replies(self, call: Call, reply: Callable[[bytes], M], cancel: bool = True) -> Iterator[M]:
-        """The messages of a call until the plugin ends it; cancelled if the consumer stops early, unless
-        ``cancel`` is False (a call that goes on, as an import that still takes acknowledgements)."""
+    def replies(self, call: Call, cancel: bool = True) -> Iterator[Any]:
+        """The messages of a call (as its ``parse`` made them) until the plugin ends it; cancelled if the
+        consumer stops early, unless ``cancel`` is False (a call that goes on, as an import that still
+        takes acknowledgements)."""
         try:
-            while (data := call.recv(self.timeout)) is not None:
-                yield reply(data)
+            while (m := call.recv(self.timeout)) is not None:
+                yield m
         except (CallError, TimeoutError, PluginError) as e:
             raise self.error(e) from None
         finally:
             if cancel and not call.done:
                 call.cancel()
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Calls opened in the block go out together (see Connection.batch)."""
+        return self.conn.batch()
+
     def stream(self, path: str, request: Message, reply: Callable[[bytes], M]) -> Iterator[M]:
         """A server-streaming call's replies."""
-        try:
-            call = self.conn.call(path, request.SerializeToString())
-        except PluginError as e:
-            raise self.error(e) from None
-        return self.replies(call, reply)
+        return self.replies(self.call(path, request, reply))
 
     def upload(self, path: str, requests: Iterable[Message], reply: Callable[[bytes], M]) -> M:
         """A client-streaming call: every request, then the one reply."""
-        call = self.call(path)
+        call = self.call(path, reply=reply)
         for r in requests:
             self.send(call, r)
         try:
             call.end()
         except PluginError as e:
             raise self.error(e) from None
-        answer = list(self.replies(call, reply))
+        answer = list(self.replies(call))
         if len(answer) != 1:
             raise PluginError(f"plugin {self.name}: {len(answer)} replies to {path}, not one")
         return answer[0]
@@ -209,10 +220,12 @@ def _reason(e: BaseException, name: str) -> str:
 Handler = tuple[str, Callable[..., Any], Callable[[bytes], Any]]  # (kind, function, request parser)
 
 
-def serve(handlers: dict[str, Handler], workers: int = 16, inline: Callable[[str], bool] | None = None) -> None:
+def serve(handlers: dict[str, Handler], workers: int = 16, inline: Callable[[str], bool] | None = None,
+          metadata: Callable[[str], dict[str, str]] | None = None) -> None:
     """Serve ``handlers`` (``path -> (kind, function, parse)``, kind one of ``unary``, ``server``,
     ``client``, ``bidi``) over this process's stdin/stdout until the host closes its end; the calls whose
-    path ``inline`` accepts are served on the connection's own thread (see :class:`Connection`). Stray
+    path ``inline`` accepts are served on the connection's own thread (see :class:`Connection`); a
+    unary reply carries the metadata ``metadata`` gives for its path once the call is served. Stray
     prints go to stderr: stdout belongs to the protocol."""
     rfd, wfd = os.dup(0), os.dup(1)
     sys.stdout.flush()
@@ -225,7 +238,7 @@ def serve(handlers: dict[str, Handler], workers: int = 16, inline: Callable[[str
     work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
     for i in range(workers):
         threading.Thread(target=_worker, args=(work,), name=f"kloset-plugin-{i}", daemon=True).start()
-    conn = Connection(rfd, wfd, client=False, name="host", handler=lambda c: _handle(conn, handlers, c),
+    conn = Connection(rfd, wfd, client=False, name="host", handler=lambda c: _handle(conn, handlers, c, metadata),
                       spawn=work.put, inline=inline)
     conn.start()
     conn.ended.wait()
@@ -251,7 +264,8 @@ def _requests(call: Call, parse: Callable[[bytes], Any]) -> Iterator[Any]:
         yield parse(data)
 
 
-def _handle(conn: Connection, handlers: dict[str, Handler], call: Call) -> None:
+def _handle(conn: Connection, handlers: dict[str, Handler], call: Call,
+            metadata: Callable[[str], dict[str, str]] | None = None) -> None:
     entry = handlers.get(call.path)
     try:
         if entry is None:
@@ -266,10 +280,16 @@ def _handle(conn: Connection, handlers: dict[str, Handler], call: Call) -> None:
         else:
             arg = _requests(call, parse)
         if kind in ("unary", "client"):
-            conn.reply(call, fn(arg).SerializeToString())
+            answer = fn(arg).SerializeToString()
+            if metadata is not None and (fields := metadata(call.path)):
+                call.reply_headers = response_headers(fields)
+            conn.reply(call, answer)
         elif kind == "bidi":  # each answer goes at once: the peer may wait on it before it sends more
             for m in fn(arg):
-                call.send(m.SerializeToString())
+                if isinstance(m, Framed):
+                    conn.send_data(call, m, False)
+                else:
+                    call.send(m.SerializeToString())
             conn.reply(call, None)
         else:
             _replies(conn, call, iter(fn(arg)), None)
@@ -277,7 +297,7 @@ def _handle(conn: Connection, handlers: dict[str, Handler], call: Call) -> None:
         _failed(conn, call, e)
 
 
-def _replies(conn: Connection, call: Call, messages: Iterator[Message], last: bytes | None) -> None:
+def _replies(conn: Connection, call: Call, messages: Iterator[Message | Parts], last: bytes | Parts | None) -> None:
     """A server-streaming call's replies, the last with the status (a reply of one message, most files',
     is then one write). On the reader thread (an inline call), a reply the peer's window cannot take
     now hands the rest of the call to a worker thread, which may wait: the reader must not."""
@@ -288,8 +308,10 @@ def _replies(conn: Connection, call: Call, messages: Iterator[Message], last: by
                 rest = itertools.chain((m,), messages)  # m is taken from messages already
                 conn.spawn(functools.partial(_replies, conn, call, rest, last))
                 return
-            last = m.SerializeToString()
-        if call.inline and last is not None and not conn.fits(call, len(last) + 5):
+            # A handler may give a message serialized already, as parts (see wire.chunk_message).
+            last = m if isinstance(m, list) else m.SerializeToString()
+        if call.inline and last is not None and not conn.fits(call, 5 + (len(last) if isinstance(last, bytes)
+                                                                        else sum(map(len, last)))):
             call.inline = False
             conn.spawn(functools.partial(_replies, conn, call, iter(()), last))
             return

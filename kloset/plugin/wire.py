@@ -9,10 +9,13 @@ inode). Strings must be valid UTF-8 on the wire, so a name that is not cannot cr
 from __future__ import annotations
 
 import enum
+import functools
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from .. import errors
+from ..buffers import Buffer, Parts
 from ..objects import FileInfo
 from .proto import connectors_pb2 as pb
 
@@ -34,6 +37,13 @@ _TYPES = ((stat.S_IFDIR, GO_DIR), (stat.S_IFLNK, GO_SYMLINK), (stat.S_IFIFO, GO_
 _BITS = ((stat.S_ISUID, GO_SETUID), (stat.S_ISGID, GO_SETGID), (stat.S_ISVTX, GO_STICKY))
 
 
+#: Metadata of an importer's Init reply, beyond the protocol: "1" when the plugin's records come in
+#: snapshot order (Importer.ordered), so that the host streams them into the backup as they come rather
+#: than sorting the whole scan first. A host that does not know it ignores it, as gRPC metadata is.
+ORDERED = "kloset-ordered"
+
+
+@functools.lru_cache(maxsize=1024)
 def go_mode(mode: int) -> int:
     """POSIX st_mode -> Go fs.FileMode."""
     fmt = stat.S_IFMT(mode)
@@ -48,6 +58,7 @@ def go_mode(mode: int) -> int:
     return out
 
 
+@functools.lru_cache(maxsize=1024)  # a scan has a few modes, met once a file
 def posix_mode(mode: int) -> int:
     """Go fs.FileMode -> POSIX st_mode (a regular file when no type bit is set)."""
     if mode & GO_DIR:
@@ -101,6 +112,57 @@ def xattr_key(path: str, name: str) -> str:
 def record_key(rec: Any) -> str:
     """The key a record's reader is kept under, and acknowledged by: its path, or an attribute's key."""
     return xattr_key(rec.pathname, rec.xattrName) if rec.isXattr else rec.pathname
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def chunk_encoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer], Parts]:
+    """What serializes a message whose one field set is the bytes field ``field``, as parts: its tag and
+    length, then the content as it is. Serializing through the message would copy a megabyte of
+    content twice (into the field, then into the message's bytes) for each chunk a plugin sends."""
+    descriptor = message_class.DESCRIPTOR.fields_by_name[field]
+    if descriptor.type != descriptor.TYPE_BYTES:
+        raise TypeError(f"{message_class.__name__}.{field} is not a bytes field")
+    tag = _varint(descriptor.number << 3 | 2)  # wire type 2: length-delimited
+
+    def encode(chunk: Buffer) -> Parts:
+        return [tag + _varint(len(chunk)), chunk] if len(chunk) else []  # proto3 leaves an empty field out
+
+    return encode
+
+
+def chunk_decoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer], bytes]:
+    """What takes the bytes field ``field`` out of a serialized message: straight from the buffer when it
+    is the message's one field, as the plugins send it, else through the message class. Parsing
+    through the class would copy a chunk twice, into its arena and then into the bytes returned."""
+    number = message_class.DESCRIPTOR.fields_by_name[field].number
+    tag = _varint(number << 3 | 2)
+    skip = len(tag)
+
+    def decode(data: Buffer) -> bytes:
+        view = memoryview(data)
+        if view[:skip] == tag:
+            n, at = 0, skip
+            for shift in range(0, 35, 7):  # the length's varint; a chunk's fits in five bytes
+                if at >= len(view):
+                    break
+                b = view[at]
+                at += 1
+                n |= (b & 0x7F) << shift
+                if not b & 0x80:
+                    if at + n == len(view):
+                        return bytes(view[at:])
+                    break
+        return bytes(getattr(message_class.FromString(bytes(view)), field))
+
+    return decode
 
 
 def service_path(module: Any, service: str) -> str:

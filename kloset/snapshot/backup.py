@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import KlosetError
 from ..importer import Importer
 from ..objects import BlobType, EntryType, FileInfo, Record
 from ..repository.repo import Repository
@@ -240,10 +241,17 @@ class Builder:
         pending: deque[_Pending] = deque()
         find = self.parent.find
         batch = _Batch()
+        last = b""
         try:
             for chunk in _prefetched(records) if prefetch else _batched(records):
                 for rec in chunk:
                     key = path_key(rec.pathname)
+                    if key < last:
+                        # A source that says its records come in order and does not would make a snapshot
+                        # whose lookups and merges go wrong; nothing is committed instead.
+                        raise KlosetError(f"the source gave {rec.pathname!r} after {_path_of(last)!r}: its "
+                                          "records are not in snapshot order")
+                    last = key
                     reuse: tuple[Any, ...] | None = None
                     slot: tuple[_Batch, int] | None = None
                     info = rec.info
@@ -465,6 +473,10 @@ class Builder:
             w.flush()
         return {"files": self.files.pieces, "chunks": chunks.pieces, "xattrs": self.xattrs.pieces,
                 "errors": self.errors.pieces}
+
+
+def _path_of(key: bytes) -> str:
+    return key.replace(b"\x00", b"/").decode("utf-8", "surrogateescape")
 
 
 def _batched(records: Iterator[Record]) -> Iterator[list[Record]]:

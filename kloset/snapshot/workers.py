@@ -17,17 +17,20 @@ import contextlib
 import io
 import os
 import pickle
+import struct
 import subprocess
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, BinaryIO, SupportsIndex, cast
 
 from ..allocator import without_pandas
+from ..buffers import Parts, PartsReader, read_exactly, write_all
 from ..encryption import Keyring, MasterKeys
 from ..errors import KlosetError
+from ..importer import BatchOpener
 from ..objects import BlobType, FileInfo, Record
 from ..registry import storage_for
 from ..repository.config import StoreConfig
@@ -60,38 +63,69 @@ _MAIN = "from kloset.snapshot.workers import main; main()"
 class Loaded:
     """An opener of content read already: what a batch carries to a worker process for a source whose
     own openers cannot go there (a plugin's read over its connection). Holds the error instead when the
-    reading failed, and raises it as the source's opener would have."""
+    reading failed, and raises it as the source's opener would have. The content is kept in the parts it
+    came in, which travel to the worker out of band (see :func:`send`), never joined on the way."""
 
-    __slots__ = ("data", "error")
+    __slots__ = ("error", "parts")
 
-    def __init__(self, data: bytes = b"", error: str | None = None) -> None:
-        self.data = data
+    def __init__(self, parts: Parts | None = None, error: str | None = None) -> None:
+        self.parts = parts or []
         self.error = error
 
-    def __getstate__(self) -> tuple[bytes, str | None]:
-        return self.data, self.error
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        parts = [pickle.PickleBuffer(p) for p in self.parts] if int(protocol) >= 5 else [bytes(p) for p in self.parts]
+        return Loaded, (parts, self.error)
 
-    def __setstate__(self, state: tuple[bytes, str | None]) -> None:
-        self.data, self.error = state
-
-    def __call__(self) -> io.BytesIO:
+    def __call__(self) -> BinaryIO:
         if self.error is not None:
             raise OSError(self.error)
-        return io.BytesIO(self.data)
+        return cast(BinaryIO, PartsReader(self.parts))
 
     @classmethod
     def load(cls, openers: list[Any]) -> list[Loaded]:
         """The content of each opener. All are opened before any is read, as :func:`read_batch` does: a
         source that fetches content (a plugin) then has every request of the batch at once."""
+        if openers and isinstance(openers[0], BatchOpener):
+            return [cls(error=f"{got.strerror or got}") if isinstance(got, OSError) else cls(got)
+                    for got in openers[0].fetch(openers)]
         opened = [_ahead(opener) for opener in openers]
         out = []
         for opener in opened:
             try:
                 with opener() as f:
-                    out.append(cls(f.read()))
+                    out.append(cls([f.read()]))
             except OSError as e:
                 out.append(cls(error=f"{e.strerror or e}"))
         return out
+
+
+_COUNT = struct.Struct("<I")
+
+
+def send(conn: Connection, obj: Any) -> None:
+    """Send ``obj`` to a worker: pickled, but for the content it holds (see Loaded), which follows the
+    pickle as it is, in one write, and is read straight into one buffer on the other side."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    raws: Parts = [b.raw() for b in buffers]
+    conn.send_bytes(_COUNT.pack(len(raws)) + struct.pack(f"<{len(raws)}Q", *map(len, raws)) + head)
+    if raws:
+        write_all(conn.fileno(), raws)
+
+
+def receive(conn: Connection) -> Any:
+    """What :func:`send` sent."""
+    head = memoryview(conn.recv_bytes())
+    (n,) = _COUNT.unpack_from(head)
+    sizes = struct.unpack_from(f"<{n}Q", head, _COUNT.size)
+    buffers: list[memoryview] = []
+    if n:
+        body = memoryview(read_exactly(conn.fileno(), sum(sizes)))
+        at = 0
+        for size in sizes:
+            buffers.append(body[at:at + size])
+            at += size
+    return pickle.loads(head[_COUNT.size + 8 * n:], buffers=buffers)
 
 
 def picklable(opener: object) -> bool:
@@ -104,7 +138,7 @@ def picklable(opener: object) -> bool:
 
 def _serve(inbox: Connection, outbox: Connection) -> None:
     """A worker's main loop: its setup, then batches in, contents out; ``None`` asks for its packs."""
-    setup: WorkerSetup = inbox.recv()
+    setup: WorkerSetup = receive(inbox)
     config = StoreConfig.parse(setup.store_config)
     repo = Repository(storage_for(setup.storage_config), config,
                       Keyring(MasterKeys(setup.data_key, setup.mac_key), setup.encrypted), use_cache=False)
@@ -122,7 +156,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
         tap = Tap(setup.analyzers, setup.analyzer_options)
     reader = ContentReader(txn, config.chunking, tap)
     while True:
-        msg = inbox.recv()
+        msg = receive(inbox)
         # A failure of the store (a dead server, a full disk) goes back typed, as the backup's error, and
         # ends this worker: what it packed since is not to be trusted.
         try:
@@ -271,7 +305,7 @@ class ProcessReaders:
                                 repo.keyring.encrypted, known, analyzers, options, results)
             for conn, lock in zip(self._conns, self._send_locks, strict=True):
                 try:
-                    conn.send(setup)
+                    send(conn, setup)
                 except (OSError, ValueError) as e:
                     self._fail(KlosetError(f"a backup worker process is gone: {e}"))
                 finally:
@@ -295,7 +329,7 @@ class ProcessReaders:
             self._busy[worker] += 1
         try:
             with self._send_locks[worker]:
-                self._conns[worker].send((batch_id, items))
+                send(self._conns[worker], (batch_id, items))
         except (OSError, ValueError) as e:
             self._fail(KlosetError(f"a backup worker process is gone: {e}"))
         return fut
@@ -333,7 +367,7 @@ class ProcessReaders:
         self._started.wait()
         for conn, lock in zip(self._conns, self._send_locks, strict=True):
             with lock:
-                conn.send(None)
+                send(conn, None)
         for t in self._receivers:
             t.join()
         for worker, final in enumerate(self._final):

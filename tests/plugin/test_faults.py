@@ -239,6 +239,23 @@ def test_a_transient_error_mid_scan_fails_the_backup_typed(tree: Path, store: kl
     assert "faulty/importer" in str(caught.value), f"the message does not name the plugin: {caught.value}"
 
 
+def test_an_importer_in_snapshot_order_says_so_and_its_records_stream_in(tree: Path, marked: str) -> None:
+    imp = source(tree)
+    try:
+        assert imp.ordered, "the fs importer's order did not reach the host"
+    finally:
+        imp.close()
+
+
+def test_an_importer_that_says_it_is_ordered_and_is_not_fails_the_backup(
+        tree: Path, store: kloset.Store, marked: str) -> None:
+    before = snapshot_ids(store)
+    with pytest.raises(KlosetError, match="not in snapshot order"):
+        store.backup(source(tree, "disorder:2"))
+    assert processes_left(marked) == []
+    failed_cleanly(store, before)
+
+
 def test_a_file_the_plugin_cannot_open_is_an_error_entry_of_the_snapshot(
         tree: Path, store: kloset.Store, marked: str) -> None:
     try:

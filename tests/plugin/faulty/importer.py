@@ -2,7 +2,9 @@
 
 ``hang:N`` and ``crash:N`` stop the scan after N records (sleeping, or exiting at once);
 ``transient:N`` raises TransientError there; ``crash-open:NAME`` dies while NAME's content is read,
-``unreadable:NAME`` fails to open it; ``auth`` and ``config`` fail Init; ``print`` prints to stdout."""
+``unreadable:NAME`` fails to open it; ``auth`` and ``config`` fail Init; ``print`` prints to stdout;
+``disorder:N`` yields record N after record N+1, while it says (as the fs importer) that its records come
+in snapshot order."""
 
 import functools
 import os
@@ -30,6 +32,17 @@ class FaultyImporter(FSImporter):
         super().__init__(config, options)
 
     def scan(self) -> Iterator[Record]:
+        held: Record | None = None
+        for n, rec in enumerate(self._scan()):
+            if self.fault == "disorder" and n == int(self.arg):
+                held = rec
+                continue
+            yield rec
+            if held is not None:
+                yield held
+                held = None
+
+    def _scan(self) -> Iterator[Record]:
         for n, rec in enumerate(super().scan()):
             if self.fault in ("hang", "crash", "transient") and n == int(self.arg):
                 if self.fault == "hang":
