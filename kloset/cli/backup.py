@@ -42,17 +42,18 @@ def _excludes(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace, context: Context) -> int:
     progress = not args.quiet and sys.stderr.isatty()
-    importer = importer_for(args.path, exclude=_excludes(args))
     analyzers = analyzer_names(args.analyze)
     for name in analyzers:
         # Loaded before the workers fork, so that they start with the analyzers imported; an unknown
         # name fails here, before anything is read.
         analyzer_class(name)
     if context.own_process:
-        # Before any thread starts and before the walk's pipe exists, which workers must not hold.
+        # Before any thread starts and before the walk's pipe or a plugin's connection exists, which
+        # workers must not hold.
         from kloset.snapshot.workers import prefork
 
         prefork()
+    importer = importer_for(args.path, exclude=_excludes(args))
     try:
         # The source is walked while the passphrase is stretched, which takes a good part of a short
         # backup: the two run side by side.
