@@ -28,7 +28,7 @@ from typing import Any
 
 import hpack
 
-from ..buffers import Buffer, Parts, take, write_all
+from ..buffers import Buffer, Parts, size, take, write_all
 from ..errors import PluginError
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -97,8 +97,8 @@ def trailers(code: int, message: str = "") -> bytes:
 
 def message(payload: bytes | Parts) -> Parts:
     """A gRPC length-prefixed message (never compressed), as parts."""
-    parts = [payload] if isinstance(payload, (bytes, memoryview)) else payload
-    return [b"\x00" + sum(map(len, parts)).to_bytes(4, "big"), *parts]
+    parts: Parts = [payload] if isinstance(payload, (bytes, memoryview)) else payload
+    return [b"\x00" + size(parts).to_bytes(4, "big"), *parts]
 
 
 class ProtocolError(PluginError):
@@ -310,19 +310,20 @@ class Connection:
         call's one request message, in the same write when the windows take it. ``parse`` makes each
         reply message into what ``recv`` returns."""
         data = [] if payload is None else message(payload)
-        size = sum(map(len, data))
+        total = size(data)
         with self._wlock:
             sid = self._next_id
             self._next_id += 2
             c = Call(self, sid, parse)
             self._calls[sid] = c
-            head = _FRAME.pack(len(request_headers(path)) << 8 | HEADERS, END_HEADERS, sid), request_headers(path)
-            if payload is None or size > self._room(c):
+            block = request_headers(path)
+            head = _FRAME.pack(len(block) << 8 | HEADERS, END_HEADERS, sid), block
+            if payload is None or total > self._room(c):
                 self._write_locked(*head)
             else:
-                self._send_window -= size
-                c.send_window -= size
-                self._write_locked(*head, _FRAME.pack(size << 8 | DATA, END_STREAM, sid), *data)
+                self._send_window -= total
+                c.send_window -= total
+                self._write_locked(*head, _FRAME.pack(total << 8 | DATA, END_STREAM, sid), *data)
                 return c
         if payload is not None:
             self.send_data(c, data, True)
@@ -350,9 +351,9 @@ class Connection:
     def send_data(self, c: Call, data: Parts, end: bool, wait: bool = True) -> bool:
         """``data`` (whole gRPC messages, as parts) on ``c``'s stream, in frames the peer's windows allow.
         With ``wait`` False, nothing is sent and False returned when the windows do not hold it all now."""
-        size = sum(map(len, data))
+        total = size(data)
         with self._window:
-            if not wait and size > self._room(c):
+            if not wait and total > self._room(c):
                 return False
             if c.reset or (self.client and c.done):
                 return True  # the call is over: what the peer would not read is dropped
@@ -361,8 +362,8 @@ class Connection:
                 self._write_locked(frame(HEADERS, END_HEADERS, c.id, c.reply_headers))
             data = list(data)
             while True:
-                n = min(size, self._room(c))
-                if n <= 0 and size:
+                n = min(total, self._room(c))
+                if n <= 0 and total:
                     if self.error is not None:
                         raise self.error
                     if c.reset:
@@ -371,12 +372,12 @@ class Connection:
                     self._uncork(threading.get_ident())
                     self._window.wait(1.0)
                     continue
-                last = n == size
+                last = n == total
                 self._send_window -= n
                 c.send_window -= n
                 self._write_locked(_FRAME.pack(n << 8 | DATA, END_STREAM if end and last else 0, c.id),
                                    *(data if last else take(data, n)))
-                size -= n
+                total -= n
                 if last:
                     return True
 
@@ -391,20 +392,20 @@ class Connection:
             if c.reset:
                 return
             data = [] if payload is None else message(payload)
-            size = sum(map(len, data))
-            if size > self._room(c):
+            total = size(data)
+            if total > self._room(c):
                 self._window.release()
                 try:
                     self.send_data(c, data, False)
                 finally:
                     self._window.acquire()
-                data, size = [], 0
+                data, total = [], 0
             out: Parts = [] if c.sent_headers else [frame(HEADERS, END_HEADERS, c.id, c.reply_headers)]
             c.sent_headers = True
             if data:
-                self._send_window -= size
-                c.send_window -= size
-                out += [_FRAME.pack(size << 8 | DATA, 0, c.id), *data]
+                self._send_window -= total
+                c.send_window -= total
+                out += [_FRAME.pack(total << 8 | DATA, 0, c.id), *data]
             block = trailers(code, detail)
             self._write_locked(*out, _FRAME.pack(len(block) << 8 | HEADERS, END_HEADERS | END_STREAM, c.id), block)
         self.forget(c.id)

@@ -42,6 +42,7 @@ class Importer:
         self.importer: FSImporter | None = None
         self.readers: dict[str, Any] = {}
         self.acks: list[str] = []
+        self.acks_thread: threading.Thread | None = None
         self.report = ""
 
     def Init(self, request: Any, context: Any) -> ipb.InitResponse:
@@ -62,7 +63,7 @@ class Importer:
 
     def Import(self, requests: Iterator[Any], context: Any) -> Iterator[ipb.ImportResponse]:
         assert self.importer is not None
-        acks = threading.Thread(target=self._acknowledged, args=(requests,), daemon=True)
+        self.acks_thread = acks = threading.Thread(target=self._acknowledged, args=(requests,), daemon=True)
         acks.start()
         for rec in self.importer.scan():
             m = cpb.Record(pathname=rec.pathname, target=rec.target, error=rec.error or "")
@@ -86,6 +87,10 @@ class Importer:
 
     def Close(self, request: Any, context: Any) -> ipb.CloseResponse:
         if self.report:
+            # The host ends the import before it closes, but grpcio hands the last acknowledgements to
+            # their thread on a schedule of its own.
+            if self.acks_thread is not None:
+                self.acks_thread.join(10)
             with open(self.report, "w") as f:
                 f.writelines(path + "\n" for path in self.acks)
         return ipb.CloseResponse()
