@@ -41,6 +41,7 @@ _FRAME = struct.Struct(">IBI")  # length (24 bits) and type packed in the first 
 _WINDOW = 4 << 20  # what a stream may have in flight towards us
 _READ_BUFFER = 2 << 20
 _MIN_READ = 64 << 10  # a read into less room than this is moved to the front of the buffer first
+_OWN_FRAME = 256 << 10  # a DATA frame this large is read into a buffer of its own (see _read_own)
 _CONNECTION_WINDOW = (1 << 31) - 1
 _MAX_FRAME = (1 << 24) - 1  # the largest frame we accept
 _DEFAULT_FRAME = 16384
@@ -169,7 +170,7 @@ class Call:
 
     # The reader thread's side. ``payload`` is a view of the connection's read buffer, valid only
     # during the call: what is kept of it is copied (by ``parse``, or into bytes).
-    def _message(self, body: memoryview) -> None:
+    def _message(self, body: memoryview, owned: bool) -> None:
         parse = self.parse
         if parse is None:
             self._inbox.put((bytes(body), len(body) + 5))
@@ -181,24 +182,34 @@ class Call:
             self.conn.forget(self.id)
             self.conn._control(frame(RST_STREAM, 0, self.id, CANCEL_CODE.to_bytes(4, "big")))
             return
+        if type(item) is memoryview and not owned:  # a view of the shared read buffer: kept as a copy
+            item = item.tobytes()
         self._inbox.put((item, len(body) + 5))
 
-    def _data(self, payload: memoryview, end: bool) -> None:
+    def _data(self, payload: memoryview, end: bool, owned: bool = False) -> None:
+        """The payload of a DATA frame; ``owned`` when it is a buffer of its own, which a message parsed
+        from it may keep a view of."""
         rbuf = self._rbuf
-        if not rbuf and len(payload) >= 5:
-            n = int.from_bytes(payload[1:5], "big")
-            if len(payload) == n + 5:  # the common case: one whole message in one frame
-                self._message(payload[5:])
-                payload = payload[:0]
-        if payload:
+        if rbuf:
             rbuf += payload
             while len(rbuf) >= 5:
                 n = int.from_bytes(rbuf[1:5], "big")
                 if len(rbuf) < n + 5:
                     break
                 with memoryview(rbuf) as view:
-                    self._message(view[5:n + 5])
+                    self._message(view[5:n + 5], False)
                 del rbuf[:n + 5]
+        else:
+            # Whole messages are taken where they lie (one, or a batch of records); a part goes to rbuf.
+            at, total = 0, len(payload)
+            while total - at >= 5:
+                n = int.from_bytes(payload[at + 1:at + 5], "big")
+                if total - at < n + 5:
+                    break
+                self._message(payload[at + 5:at + 5 + n], owned)
+                at += 5 + n
+            if at < total:
+                rbuf += payload[at:]
         if end:
             self._finish()
             if self.inline:
@@ -514,6 +525,14 @@ class Connection:
                         raise ProtocolError(f"plugin {self.name} did not speak gRPC on its stdout "
                                             "(no HTTP/2 SETTINGS first)")
                     if end - start - 9 < length:
+                        if lt & 0xFF == DATA and length >= _OWN_FRAME:
+                            self.flush()  # what the calls served so far answered goes out first
+                            self._frame(DATA, flags, sid & 0x7FFFFFFF, self._read_own(view[start + 9:end], length),
+                                        owned=True)
+                            if self._inline is not None:
+                                self._corks[ident] = []
+                            start = end = 0
+                            continue
                         need = 9 + length
                         break
                     at = start + 9
@@ -544,7 +563,21 @@ class Connection:
         except Exception as e:
             self._lost(f"broke the protocol ({type(e).__name__}: {e})")
 
-    def _frame(self, ftype: int, flags: int, sid: int, payload: memoryview) -> None:
+    def _read_own(self, have: memoryview, length: int) -> memoryview:
+        """A large frame's payload (a content chunk), read into a buffer of its own that its message then
+        keeps: its bytes are never copied out of the shared buffer. ``have`` is what was read of it."""
+        own = bytearray(length)
+        got = len(have)
+        own[:got] = have
+        view = memoryview(own)
+        while got < length:
+            n = os.readv(self.rfd, [view[got:]])
+            if not n:
+                raise self._lost("closed its connection")
+            got += n
+        return view
+
+    def _frame(self, ftype: int, flags: int, sid: int, payload: memoryview, owned: bool = False) -> None:
         if ftype == DATA:
             if flags & PADDED:
                 payload = payload[1:len(payload) - payload[0]]
@@ -554,7 +587,7 @@ class Connection:
                 self._received = 0
             c = self._calls.get(sid)
             if c is not None:
-                c._data(payload, bool(flags & END_STREAM))
+                c._data(payload, bool(flags & END_STREAM), owned)
         elif ftype in (HEADERS, CONTINUATION):
             self._headers(ftype, flags, sid, payload)
         elif ftype == SETTINGS:

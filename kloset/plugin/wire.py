@@ -138,15 +138,15 @@ def chunk_encoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer]
     return encode
 
 
-def chunk_decoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer], bytes]:
-    """What takes the bytes field ``field`` out of a serialized message: straight from the buffer when it
-    is the message's one field, as the plugins send it, else through the message class. Parsing
+def chunk_decoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer], Buffer]:
+    """What takes the bytes field ``field`` out of a serialized message: a view of the buffer when it is
+    the message's one field, as the plugins send it, else through the message class. Parsing
     through the class would copy a chunk twice, into its arena and then into the bytes returned."""
     number = message_class.DESCRIPTOR.fields_by_name[field].number
     tag = _varint(number << 3 | 2)
     skip = len(tag)
 
-    def decode(data: Buffer) -> bytes:
+    def decode(data: Buffer) -> Buffer:
         view = memoryview(data)
         if view[:skip] == tag:
             n, at = 0, skip
@@ -158,7 +158,7 @@ def chunk_decoder(message_class: Any, field: str = "chunk") -> Callable[[Buffer]
                 n |= (b & 0x7F) << shift
                 if not b & 0x80:
                     if at + n == len(view):
-                        return bytes(view[at:])
+                        return view[at:]
                     break
         return bytes(getattr(message_class.FromString(bytes(view)), field))
 
