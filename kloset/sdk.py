@@ -40,7 +40,7 @@ from .plugin.wire import (
     ORDERED,
     chunk_encoder,
     file_info,
-    file_info_message,
+    fill_file_info,
     record_key,
     result_error,
     service_path,
@@ -188,9 +188,15 @@ class _Importer:
             yield importer_pb2.ImportResponse(record=cpb.Record(
                 pathname=shown, error="the name is not valid UTF-8, which the plugin protocol cannot carry"))
             return
-        m = cpb.Record(pathname=path, target=rec.target, error=rec.error or "")
+        response = importer_pb2.ImportResponse()
+        m = response.record
+        m.pathname = path
+        if rec.target:
+            m.target = rec.target
+        if rec.error:
+            m.error = rec.error
         if rec.info is not None:
-            m.fileInfo.CopyFrom(file_info_message(rec.info))
+            fill_file_info(m.fileInfo, rec.info)
         xattrs = {} if no_xattr or rec.error else rec.get_xattrs()
         if rec.open is not None and rec.error is None:
             m.hasReader = True
@@ -198,7 +204,7 @@ class _Importer:
                 self._readers[path] = rec.open
         if xattrs:
             m.extendedAttributes.extend(xattrs)
-        yield importer_pb2.ImportResponse(record=m)
+        yield response
         for name, value in xattrs.items():
             with self._lock:
                 self._readers[xattr_key(path, name)] = value

@@ -81,12 +81,17 @@ def posix_mode(mode: int) -> int:
 
 
 def file_info_message(info: FileInfo) -> pb.FileInfo:
-    seconds, nanos = divmod(info.mtime_ns, 1_000_000_000)
-    m = pb.FileInfo(name=info.name, size=info.size, mode=go_mode(info.mode), dev=info.dev, ino=info.ino,
-                    uid=info.uid, gid=info.gid, nlink=info.nlink, username=info.username,
-                    groupname=info.groupname)
-    m.mod_time.seconds, m.mod_time.nanos = seconds, nanos
+    m = pb.FileInfo()
+    fill_file_info(m, info)
     return m
+
+
+def fill_file_info(m: pb.FileInfo, info: FileInfo) -> None:
+    """Set ``m``'s fields from ``info``: in place, as a record's field, costs half of building the message
+    and copying it in (a scan sends one a file)."""
+    m.mod_time.seconds, m.mod_time.nanos = divmod(info.mtime_ns, 1_000_000_000)
+    m.name, m.size, m.mode, m.dev, m.ino = info.name, info.size, go_mode(info.mode), info.dev, info.ino
+    m.uid, m.gid, m.nlink, m.username, m.groupname = info.uid, info.gid, info.nlink, info.username, info.groupname
 
 
 def file_info(m: pb.FileInfo) -> FileInfo:
