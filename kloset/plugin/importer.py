@@ -64,6 +64,9 @@ class PluginImporter(Importer):
         # A plugin yields records in an order of its own, which the backup puts right, unless it says
         # they come in snapshot order (which the backup checks as they come).
         self.ordered = headers.get(ORDERED) == "1"
+        # The connection's thread reads and parses the records: the backup needs no thread of its own to
+        # wait on them.
+        self.scan_blocks = False
         self._origin, self._type, self._root = r.origin, r.type, r.root
         self._flags = LocationFlags(r.flags)
         self._needack = bool(self._flags & LocationFlags.NEEDACK)
