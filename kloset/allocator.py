@@ -8,6 +8,19 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def _mallopt(param: int, value: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(param, value)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
 
 def release_large_buffers() -> None:
     """Give buffers of over 1 MiB back to the system as soon as they are freed.
@@ -17,20 +30,17 @@ def release_large_buffers() -> None:
     third. A fixed threshold keeps them in mmap. It lies just above 1 MiB: a plugin's content comes in
     chunks of exactly that, which are then reused from the heap rather than mapped and zero-filled
     anew each time, which would cost more than copying them."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
+    _mallopt(_M_MMAP_THRESHOLD, (1 << 20) + (4 << 10))
 
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, (1 << 20) + (4 << 10))
-        # Fixing the mmap threshold also fixes the trim threshold at 128 KiB, so that a megabyte freed
-        # at the top of a heap went back to the system only to be faulted in again by the next chunk:
-        # a few batches' worth is kept instead.
-        libc.mallopt(m_trim_threshold, 32 << 20)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
+
+def keep_freed_heap(size: int) -> None:
+    """Keep up to ``size`` bytes freed at the top of a heap rather than give them back at once.
+
+    Fixing the mmap threshold (above) also fixes the trim threshold at 128 KiB, so that a megabyte
+    freed at the top of a heap goes back to the system only to be faulted in again by the next one: a
+    backup reading a plugin's content, chunk after chunk of a megabyte, spent more on that than on
+    copying them. Only for a command that moves content so (a restore keeps its memory lower without)."""
+    _mallopt(_M_TRIM_THRESHOLD, size)
 
 
 class _NoPandas:

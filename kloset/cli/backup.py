@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kloset.allocator import keep_freed_heap
 from kloset.registry import analyzer_class
 from kloset.store import importer_for
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         from kloset.snapshot.workers import prefork
 
         prefork()
+        keep_freed_heap(32 << 20)
     importer = importer_for(args.path, exclude=_excludes(args))
     try:
         # The source is walked while the passphrase is stretched, which takes a good part of a short
