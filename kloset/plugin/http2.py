@@ -39,9 +39,7 @@ CANCEL_CODE = 0x8
 
 _FRAME = struct.Struct(">IBI")  # length (24 bits) and type packed in the first word, flags, stream id
 _WINDOW = 4 << 20  # what a stream may have in flight towards us
-_READ_BUFFER = 2 << 20
-_MIN_READ = 64 << 10  # a read into less room than this is moved to the front of the buffer first
-_OWN_FRAME = 256 << 10  # a DATA frame this large is read into a buffer of its own (see _read_own)
+_READ = 1 << 20  # the most one read takes: under the command line's mmap threshold (kloset.allocator)
 _CONNECTION_WINDOW = (1 << 31) - 1
 _MAX_FRAME = (1 << 24) - 1  # the largest frame we accept
 _DEFAULT_FRAME = 16384
@@ -168,8 +166,8 @@ class Call:
     def cancel(self) -> None:
         self.conn.reset(self.id)
 
-    # The reader thread's side. ``payload`` is a view of the connection's read buffer, valid only
-    # during the call: what is kept of it is copied (by ``parse``, or into bytes).
+    # The reader thread's side. A message is a view of a read (``owned``), which it may keep, or of the
+    # buffer that put together a message split across frames, which is copied (by ``parse``, or here).
     def _message(self, body: memoryview, owned: bool) -> None:
         parse = self.parse
         if parse is None:
@@ -182,13 +180,13 @@ class Call:
             self.conn.forget(self.id)
             self.conn._control(frame(RST_STREAM, 0, self.id, CANCEL_CODE.to_bytes(4, "big")))
             return
-        if type(item) is memoryview and not owned:  # a view of the shared read buffer: kept as a copy
+        if type(item) is memoryview and not owned:
             item = item.tobytes()
         self._inbox.put((item, len(body) + 5))
 
-    def _data(self, payload: memoryview, end: bool, owned: bool = False) -> None:
-        """The payload of a DATA frame; ``owned`` when it is a buffer of its own, which a message parsed
-        from it may keep a view of."""
+    def _data(self, payload: memoryview, end: bool) -> None:
+        """The payload of a DATA frame: a view of a read that nothing else writes, which a message parsed
+        from it may keep a view of (unlike rbuf, where a message split across frames is put together)."""
         rbuf = self._rbuf
         if rbuf:
             rbuf += payload
@@ -206,7 +204,7 @@ class Call:
                 n = int.from_bytes(payload[at + 1:at + 5], "big")
                 if total - at < n + 5:
                     break
-                self._message(payload[at + 5:at + 5 + n], owned)
+                self._message(payload[at + 5:at + 5 + n], True)
                 at += 5 + n
             if at < total:
                 rbuf += payload[at:]
@@ -491,31 +489,32 @@ class Connection:
 
     # Reading.
     def _read_loop(self) -> None:
-        # Frames are read into one buffer kept for the connection and handled where they lie: a fresh
-        # megabyte per read would be mapped and zero-filled by the allocator each time, and moving the
-        # bytes into another buffer would copy all content once more. The buffer grows for a frame
-        # larger than it.
-        space = bytearray(_READ_BUFFER)
-        view = memoryview(space)
-        start = end = 0  # space[start:end] is read and not yet handled
-        readv = os.readv
+        # Each read is a bytes object of its own, and frames are handled where they lie in it: a message
+        # kept (a content chunk) is a view of that read, never copied out of a shared buffer, and bytes
+        # that a read fills are never zero-filled first. Reads stay under the allocator's mmap threshold,
+        # so their memory is reused rather than mapped afresh. A frame a read cut short is completed
+        # with reads of just the bytes it lacks, then joined: its one copy.
+        read, rfd = os.read, self.rfd
         self._reader_id = ident = threading.get_ident()
         try:
             if not self.client:
-                while end < len(PREFACE):
-                    got = readv(self.rfd, [view[end:]])
-                    if not got:
-                        raise self._lost("closed its connection")
-                    end += got
-                if space[:len(PREFACE)] != PREFACE:
+                preface = self._read_exactly([], 0, len(PREFACE))
+                if preface != PREFACE:
                     raise ProtocolError(f"plugin {self.name} did not speak gRPC (no HTTP/2 preface)")
-                start = len(PREFACE)
             while True:
+                block = read(rfd, _READ)
+                if not block:
+                    raise self._lost("closed its connection")
                 if self._inline is not None:
                     self._corks[ident] = []
-                need = 9
-                while end - start >= 9:
-                    lt, flags, sid = _FRAME.unpack_from(space, start)
+                view = memoryview(block)
+                pos, n = 0, len(block)
+                while pos < n:
+                    if n - pos < 9:  # a header cut short: its frame is completed on its own
+                        self._drain(ident)
+                        frame_bytes = self._read_exactly([view[pos:]], n - pos, 9)
+                        view, pos, n = memoryview(frame_bytes), 0, 9
+                    lt, flags, sid = _FRAME.unpack_from(view, pos)
                     length = lt >> 8
                     if length > _MAX_FRAME:
                         raise ProtocolError(f"plugin {self.name} sent a frame of {length} bytes")
@@ -524,37 +523,14 @@ class Connection:
                         # otherwise be waited for.
                         raise ProtocolError(f"plugin {self.name} did not speak gRPC on its stdout "
                                             "(no HTTP/2 SETTINGS first)")
-                    if end - start - 9 < length:
-                        if lt & 0xFF == DATA and length >= _OWN_FRAME:
-                            self.flush()  # what the calls served so far answered goes out first
-                            self._frame(DATA, flags, sid & 0x7FFFFFFF, self._read_own(view[start + 9:end], length),
-                                        owned=True)
-                            if self._inline is not None:
-                                self._corks[ident] = []
-                            start = end = 0
-                            continue
-                        need = 9 + length
-                        break
-                    at = start + 9
-                    start = at + length
-                    self._frame(lt & 0xFF, flags, sid & 0x7FFFFFFF, view[at:start])
+                    if n - pos - 9 < length:
+                        self._drain(ident)  # what the calls served so far answered goes out before the wait
+                        frame_bytes = self._read_exactly([view[pos:]], n - pos, 9 + length)
+                        view, pos, n = memoryview(frame_bytes), 0, 9 + length
+                    at = pos + 9
+                    pos = at + length
+                    self._frame(lt & 0xFF, flags, sid & 0x7FFFFFFF, view[at:pos])
                 self.flush()
-                if start == end:
-                    start = end = 0
-                elif start + need > len(space) or len(space) - end < _MIN_READ:
-                    # Make room for the frame being read: what is left of it goes to the front.
-                    left = end - start
-                    if need > len(space):
-                        grown = bytearray(need + _MIN_READ)
-                        grown[:left] = space[start:end]
-                        space, view = grown, memoryview(grown)
-                    else:
-                        space[:left] = space[start:end]
-                    start, end = 0, left
-                got = readv(self.rfd, [view[end:]])
-                if not got:
-                    raise self._lost("closed its connection")
-                end += got
         except PluginError as e:
             if self.error is None:
                 self._lost(str(e).removeprefix(f"plugin {self.name} "), kind=type(e))
@@ -563,21 +539,24 @@ class Connection:
         except Exception as e:
             self._lost(f"broke the protocol ({type(e).__name__}: {e})")
 
-    def _read_own(self, have: memoryview, length: int) -> memoryview:
-        """A large frame's payload (a content chunk), read into a buffer of its own that its message then
-        keeps: its bytes are never copied out of the shared buffer. ``have`` is what was read of it."""
-        own = bytearray(length)
-        got = len(have)
-        own[:got] = have
-        view = memoryview(own)
-        while got < length:
-            n = os.readv(self.rfd, [view[got:]])
-            if not n:
+    def _read_exactly(self, pieces: Parts, have: int, total: int) -> bytes:
+        """``pieces`` (``have`` bytes) completed to ``total`` bytes with reads of just what they lack."""
+        while have < total:
+            got = os.read(self.rfd, total - have)
+            if not got:
                 raise self._lost("closed its connection")
-            got += n
-        return view
+            pieces.append(got)
+            have += len(got)
+        return b"".join(pieces)
 
-    def _frame(self, ftype: int, flags: int, sid: int, payload: memoryview, owned: bool = False) -> None:
+    def _drain(self, ident: int) -> None:
+        """Mid-read (before a wait on the peer): write what the reader thread held back, and hold on."""
+        self.flush()
+        if self._inline is not None:
+            self._corks[ident] = []
+
+    def _frame(self, ftype: int, flags: int, sid: int, payload: memoryview) -> None:
+        """One frame; ``payload`` is a view of a read of its own, which a message may keep."""
         if ftype == DATA:
             if flags & PADDED:
                 payload = payload[1:len(payload) - payload[0]]
@@ -587,7 +566,7 @@ class Connection:
                 self._received = 0
             c = self._calls.get(sid)
             if c is not None:
-                c._data(payload, bool(flags & END_STREAM), owned)
+                c._data(payload, bool(flags & END_STREAM))
         elif ftype in (HEADERS, CONTINUATION):
             self._headers(ftype, flags, sid, payload)
         elif ftype == SETTINGS:
