@@ -40,6 +40,7 @@ CANCEL_CODE = 0x8
 _FRAME = struct.Struct(">IBI")  # length (24 bits) and type packed in the first word, flags, stream id
 _WINDOW = 4 << 20  # what a stream may have in flight towards us
 _READ = 1 << 20  # the most one read takes: under the command line's mmap threshold (kloset.allocator)
+_READ_DIRECT = 64 << 10  # a DATA frame this large that a read cut short is read into a buffer of its own
 _CONNECTION_WINDOW = (1 << 31) - 1
 _MAX_FRAME = (1 << 24) - 1  # the largest frame we accept
 _DEFAULT_FRAME = 16384
@@ -525,6 +526,10 @@ class Connection:
                                             "(no HTTP/2 SETTINGS first)")
                     if n - pos - 9 < length:
                         self._drain(ident)  # what the calls served so far answered goes out before the wait
+                        if lt & 0xFF == DATA and length >= _READ_DIRECT:
+                            self._frame(DATA, flags, sid & 0x7FFFFFFF, self._read_rest(view[pos + 9:n], length))
+                            pos = n
+                            continue
                         frame_bytes = self._read_exactly([view[pos:]], n - pos, 9 + length)
                         view, pos, n = memoryview(frame_bytes), 0, 9 + length
                     at = pos + 9
@@ -548,6 +553,22 @@ class Connection:
             pieces.append(got)
             have += len(got)
         return b"".join(pieces)
+
+    def _read_rest(self, have: memoryview, length: int) -> memoryview:
+        """A large frame's payload (a content chunk) that a read cut short: what was read of it copied
+        into a buffer of its own, the rest read straight into that buffer. numpy's ``empty`` gives the
+        buffer without zero-filling it first, as a bytearray would: nothing else in Python does."""
+        import numpy as np
+
+        buf = np.empty(length, np.uint8).data
+        got = len(have)
+        buf[:got] = have
+        while got < length:
+            n = os.readv(self.rfd, [buf[got:]])
+            if not n:
+                raise self._lost("closed its connection")
+            got += n
+        return buf
 
     def _drain(self, ident: int) -> None:
         """Mid-read (before a wait on the peer): write what the reader thread held back, and hold on."""
