@@ -95,9 +95,10 @@ def fill_file_info(m: pb.FileInfo, info: FileInfo) -> None:
 
 
 def file_info(m: pb.FileInfo) -> FileInfo:
-    return FileInfo(name=m.name, size=m.size, mode=posix_mode(m.mode),
-                    mtime_ns=m.mod_time.seconds * 1_000_000_000 + m.mod_time.nanos, dev=m.dev, ino=m.ino,
-                    uid=m.uid, gid=m.gid, nlink=m.nlink, username=m.username, groupname=m.groupname)
+    # Positional, in FileInfo's field order (ctime is not carried): half the cost of keywords, once a file.
+    t = m.mod_time
+    return FileInfo(m.name, m.size, posix_mode(m.mode), t.seconds * 1_000_000_000 + t.nanos, 0, m.dev, m.ino,
+                    m.uid, m.gid, m.nlink, m.username, m.groupname)
 
 
 def utf8(text: str) -> bool:
