@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import grp
+import io
 import os
 import pwd
 import socket
@@ -157,7 +158,7 @@ def _open_regular(path: str) -> BinaryIO:
             raise OSError(errno.EINVAL, "no longer a regular file", path)
         # O_NONBLOCK does not apply to regular files, so it need not be cleared; unbuffered, since
         # content is read in large pieces straight into the chunker.
-        return os.fdopen(fd, "rb", buffering=0)
+        return io.FileIO(fd, "rb")  # what os.fdopen gives for this, without its checks in Python
     except BaseException:
         os.close(fd)
         raise

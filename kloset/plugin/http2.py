@@ -95,6 +95,9 @@ def trailers(code: int, message: str = "") -> bytes:
     return block
 
 
+_OK = trailers(0)
+
+
 def message(payload: bytes | Parts) -> Parts:
     """A gRPC length-prefixed message (never compressed), as parts."""
     parts: Parts = [payload] if isinstance(payload, (bytes, memoryview)) else payload
@@ -391,24 +394,21 @@ class Connection:
                 if last:
                     return True
 
-    def fits(self, c: Call, n: int) -> bool:
-        """Whether ``n`` bytes of data on ``c`` can go now, in one frame."""
-        with self._window:
-            return n <= self._room(c)
-
-    def reply(self, c: Call, payload: bytes | Parts | None, code: int = 0, detail: str = "") -> None:
-        """Server side: the last message (if any) and the status, in one write when the windows allow."""
-        with self._window:
+    def reply(self, c: Call, payload: bytes | Parts | None, code: int = 0, detail: str = "",
+              wait: bool = True) -> bool:
+        """Server side: the last message (if any) and the status, in one write when the windows allow.
+        With ``wait`` False, nothing is sent and False returned when the windows cannot take the message
+        now (the caller then answers from a thread that may wait)."""
+        data = [] if payload is None else message(payload)
+        total = size(data)
+        block = _OK if code == 0 and not detail else trailers(code, detail)
+        with self._wlock:  # a plain lock: only send_data waits on the window condition
             if c.reset:
-                return
-            data = [] if payload is None else message(payload)
-            total = size(data)
+                return True
             if total > self._room(c):
-                self._window.release()
-                try:
-                    self.send_data(c, data, False)
-                finally:
-                    self._window.acquire()
+                if not wait:
+                    return False
+                self.send_data(c, data, False)
                 data, total = [], 0
             out: Parts = [] if c.sent_headers else [frame(HEADERS, END_HEADERS, c.id, c.reply_headers)]
             c.sent_headers = True
@@ -416,9 +416,9 @@ class Connection:
                 self._send_window -= total
                 c.send_window -= total
                 out += [_FRAME.pack(total << 8 | DATA, 0, c.id), *data]
-            block = trailers(code, detail)
             self._write_locked(*out, _FRAME.pack(len(block) << 8 | HEADERS, END_HEADERS | END_STREAM, c.id), block)
         self.forget(c.id)
+        return True
 
     def flush(self) -> None:
         """Write what the reader thread held back (see ``inline``); later writes go straight out."""

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar, cast
 
-from ..buffers import Buffer, Parts, size
+from ..buffers import Buffer, Parts
 from ..errors import KlosetError, PluginError
 from .http2 import Call, CallError, Connection, ProtocolError, message, response_headers
 from .wire import Status, error_of, status_of
@@ -310,12 +310,9 @@ def _replies(conn: Connection, call: Call, messages: Iterator[Message | Parts], 
                 return
             # A handler may give a message serialized already, as parts (see wire.chunk_message).
             last = m if isinstance(m, list) else m.SerializeToString()
-        if call.inline and last is not None and not conn.fits(call, 5 + (len(last) if isinstance(last, bytes)
-                                                                        else size(last))):
+        if not conn.reply(call, last, wait=not call.inline):
             call.inline = False
             conn.spawn(functools.partial(_replies, conn, call, iter(()), last))
-            return
-        conn.reply(call, last)
     except Exception as e:
         _failed(conn, call, e)
 
