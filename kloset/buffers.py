@@ -49,17 +49,24 @@ def write_all(fd: int, parts: Parts) -> None:
             take(parts, n)
 
 
-def read_exactly(fd: int, n: int) -> bytearray:
+def uninitialized(n: int) -> memoryview:
+    """A writable buffer of ``n`` bytes, not zero-filled first as a bytearray would be: for bytes that a
+    read is about to fill. numpy's ``empty`` is the one way Python has to ask for it."""
+    import numpy as np
+
+    return np.empty(n, np.uint8).data
+
+
+def read_exactly(fd: int, n: int) -> memoryview:
     """``n`` bytes from ``fd``; EOFError if it ends first."""
-    buf = bytearray(n)
-    view = memoryview(buf)
+    view = uninitialized(n)
     got = 0
     while got < n:
         k = os.readv(fd, [view[got:]])
         if not k:
             raise EOFError(f"the stream ended {n - got} bytes short")
         got += k
-    return buf
+    return view
 
 
 class PartsReader(io.RawIOBase):
@@ -72,6 +79,14 @@ class PartsReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def whole(self) -> memoryview | None:
+        """The content still to read, when it is one part: to be used where it lies, not copied."""
+        left = self._parts[self._at:]
+        if len(left) > 1:
+            return None
+        self._at = len(self._parts)
+        return left[0] if left else memoryview(b"")
 
     def readinto(self, b: Any) -> int:
         out = memoryview(b).cast("B")

@@ -70,7 +70,7 @@ class Chunker:
             buf[: filled - used] = buf[used:filled]
             filled -= used
 
-    def chunks_of(self, data: bytes) -> Iterator[memoryview]:
+    def chunks_of(self, data: bytes | memoryview) -> Iterator[memoryview]:
         mv = memoryview(data)
         for c in self._cdc.cut_buf(data):
             yield mv[c.offset : c.offset + c.length]

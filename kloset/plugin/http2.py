@@ -28,7 +28,7 @@ from typing import Any
 
 import hpack
 
-from ..buffers import Buffer, Parts, size, take, write_all
+from ..buffers import Buffer, Parts, size, take, uninitialized, write_all
 from ..errors import PluginError
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -556,11 +556,8 @@ class Connection:
 
     def _read_rest(self, have: memoryview, length: int) -> memoryview:
         """A large frame's payload (a content chunk) that a read cut short: what was read of it copied
-        into a buffer of its own, the rest read straight into that buffer. numpy's ``empty`` gives the
-        buffer without zero-filling it first, as a bytearray would: nothing else in Python does."""
-        import numpy as np
-
-        buf = np.empty(length, np.uint8).data
+        into a buffer of its own, the rest read straight into that buffer."""
+        buf = uninitialized(length)
         got = len(have)
         buf[:got] = have
         while got < length:

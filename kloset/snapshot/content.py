@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import filetype
 
+from ..buffers import PartsReader
 from ..chunking import Chunker, ChunkingParams
 from ..hashing import blob_mac, mac
 from ..objects import BlobType, Record
@@ -140,8 +141,14 @@ class ContentReader:
         assert rec.open is not None
         try:
             with rec.open() as f:
+                held = f.whole() if isinstance(f, PartsReader) else None
                 expected = rec.info.size if rec.info is not None else 0
-                if expected < self.params.min:
+                if held is not None:  # in memory already (a plugin's content, in a worker): used where it lies
+                    if len(held) < self.params.min:
+                        self._store(out, rec.pathname, [held] if held else [], whole=True)
+                    else:
+                        self._store(out, rec.pathname, self._chunker().chunks_of(held))
+                elif expected < self.params.min:
                     # Read the size stat gave, plus one byte to notice a file that grew meanwhile.
                     # Larger files stream through the chunker's reused buffer: a fresh buffer per
                     # file would be paged in anew each time, which costs more than the reading.

@@ -120,7 +120,7 @@ def receive(conn: Connection) -> Any:
     sizes = struct.unpack_from(f"<{n}Q", head, _COUNT.size)
     buffers: list[memoryview] = []
     if n:
-        body = memoryview(read_exactly(conn.fileno(), sum(sizes)))
+        body = read_exactly(conn.fileno(), sum(sizes))
         at = 0
         for size in sizes:
             buffers.append(body[at:at + size])

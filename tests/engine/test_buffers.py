@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from multiprocessing import Pipe
+from pathlib import Path
 
 import pytest
 
+import kloset
 from kloset.buffers import PartsReader, read_exactly, take, write_all
+from kloset.objects import FileInfo, Record
+from kloset.repository.transaction import Transaction
+from kloset.snapshot.content import ContentReader
 from kloset.snapshot.workers import Loaded, receive, send
 
 
@@ -91,3 +97,25 @@ def test_messages_without_content_still_travel() -> None:
     send(ours, {"setup": b"x" * 100})
     assert receive(theirs) is None
     assert receive(theirs) == {"setup": b"x" * 100}
+
+
+def test_a_reader_of_one_part_gives_it_whole_and_of_several_none() -> None:
+    one = PartsReader([b"abc"])
+    assert one.whole() == b"abc" and one.read() == b""
+    assert PartsReader([]).whole() == b""
+    several = PartsReader([b"ab", b"cd"])
+    assert several.whole() is None and several.read() == b"abcd"
+
+
+@pytest.mark.parametrize("size", [0, 100, 600 << 10, 3 << 20])
+def test_content_in_memory_is_stored_as_the_same_file_read_from_disk(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    with kloset.create(str(tmp_path / "store"), plaintext=True) as store:
+        repo = store._repo
+        reader = ContentReader(Transaction(repo), repo.config.chunking)
+        info = FileInfo("f", size=size)
+        from_disk = reader.read(Record("/f", info=info, open=functools.partial(open, tmp_path / "f", "rb")))
+        in_memory = reader.read(Record("/f", info=info, open=Loaded([data])))
+        assert (in_memory.object_id, in_memory.chunks, in_memory.size, in_memory.error) == \
+            (from_disk.object_id, from_disk.chunks, from_disk.size, None)
