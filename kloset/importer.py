@@ -38,20 +38,20 @@ class ImporterOptions:
     no_xattr: bool = False
 
 
-class BatchOpener:
+class BatchOpener(ABC):
     """An opener (see :class:`~kloset.objects.Record`) whose source reads many files faster together
     than one by one, as a plugin does, whose reads are calls over one connection: a backup gives
     :meth:`fetch` a whole batch of them."""
 
     __slots__ = ()
 
-    def __call__(self) -> BinaryIO:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self) -> BinaryIO: ...
 
+    @abstractmethod
     def fetch(self, batch: list[BatchOpener]) -> list[Parts | OSError]:
         """The content of each opener of ``batch`` (all of this one's source), as parts, or the error
         that reading it met; a failure of the source itself is raised."""
-        raise NotImplementedError
 
 
 class Importer(ABC):
