@@ -57,15 +57,20 @@ def uninitialized(n: int) -> memoryview:
     return np.empty(n, np.uint8).data
 
 
-def read_exactly(fd: int, n: int) -> memoryview:
-    """``n`` bytes from ``fd``; EOFError if it ends first."""
-    view = uninitialized(n)
-    got = 0
+def read_into(fd: int, view: memoryview) -> None:
+    """Fill ``view`` from ``fd``; EOFError if it ends first."""
+    got, n = 0, len(view)
     while got < n:
         k = os.readv(fd, [view[got:]])
         if not k:
             raise EOFError(f"the stream ended {n - got} bytes short")
         got += k
+
+
+def read_exactly(fd: int, n: int) -> memoryview:
+    """``n`` bytes from ``fd``; EOFError if it ends first."""
+    view = uninitialized(n)
+    read_into(fd, view)
     return view
 
 

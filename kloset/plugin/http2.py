@@ -28,7 +28,7 @@ from typing import Any
 
 import hpack
 
-from ..buffers import Buffer, Parts, size, take, uninitialized, write_all
+from ..buffers import Buffer, Parts, read_exactly, read_into, size, take, uninitialized, write_all
 from ..errors import PluginError
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -545,26 +545,22 @@ class Connection:
             self._lost(f"broke the protocol ({type(e).__name__}: {e})")
 
     def _read_exactly(self, pieces: Parts, have: int, total: int) -> bytes:
-        """``pieces`` (``have`` bytes) completed to ``total`` bytes with reads of just what they lack."""
-        while have < total:
-            got = os.read(self.rfd, total - have)
-            if not got:
-                raise self._lost("closed its connection")
-            pieces.append(got)
-            have += len(got)
-        return b"".join(pieces)
+        """``pieces`` (``have`` bytes) completed to ``total`` bytes with a read of just what they lack."""
+        try:
+            rest = read_exactly(self.rfd, total - have)
+        except EOFError:
+            raise self._lost("closed its connection") from None
+        return b"".join([*pieces, rest])
 
     def _read_rest(self, have: memoryview, length: int) -> memoryview:
         """A large frame's payload (a content chunk) that a read cut short: what was read of it copied
         into a buffer of its own, the rest read straight into that buffer."""
         buf = uninitialized(length)
-        got = len(have)
-        buf[:got] = have
-        while got < length:
-            n = os.readv(self.rfd, [buf[got:]])
-            if not n:
-                raise self._lost("closed its connection")
-            got += n
+        buf[:len(have)] = have
+        try:
+            read_into(self.rfd, buf[len(have):])
+        except EOFError:
+            raise self._lost("closed its connection") from None
         return buf
 
     def _drain(self, ident: int) -> None:
