@@ -269,7 +269,7 @@ class Connection:
         self.settled = threading.Event()  # the peer's first SETTINGS came
         self.ended = threading.Event()  # the connection is over
         self._header_block: tuple[int, int, bytearray] | None = None
-        self._controls: queue.SimpleQueue[bytes | None] | None = None
+        self._controls: queue.SimpleQueue[tuple[bytes, Callable[[], None] | None] | None] | None = None
         self._reader = threading.Thread(target=self._read_loop, name=f"kloset-http2-{name}", daemon=True)
 
     def start(self) -> None:
@@ -471,20 +471,24 @@ class Connection:
         self.ended.set()
         return self.error  # type: ignore[return-value]
 
-    def _control(self, data: bytes) -> None:
-        """A frame the reader thread owes the peer (an ACK, a window). Written by a thread of its own:
-        the reader must never wait on a write, or two peers whose writes both wait on the other's reading
-        would stop for good."""
+    def _control(self, data: bytes, then: Callable[[], None] | None = None) -> None:
+        """A frame the reader thread owes the peer (an ACK, a window), and what to do once it is written.
+        Written by a thread of its own: the reader must never wait on a write, or two peers whose writes
+        both wait on the other's reading would stop for good."""
         if self._controls is None:
             self._controls = queue.SimpleQueue()
             threading.Thread(target=self._control_loop, args=(self._controls,), name=f"kloset-http2-{self.name}-w",
                              daemon=True).start()
-        self._controls.put(data)
+        self._controls.put((data, then))
 
-    def _control_loop(self, controls: queue.SimpleQueue[bytes | None]) -> None:
-        while (data := controls.get()) is not None:
+    def _control_loop(self, controls: queue.SimpleQueue[tuple[bytes, Callable[[], None] | None] | None]) -> None:
+        while (item := controls.get()) is not None:
+            data, then = item
             try:
-                self._write(data)
+                with self._wlock:
+                    self._write_locked(data)
+                    if then is not None:
+                        then()
             except PluginError:
                 return
 
@@ -585,8 +589,7 @@ class Connection:
             self._headers(ftype, flags, sid, payload)
         elif ftype == SETTINGS:
             if not flags & ACK:
-                self._settings(payload)
-                self._control(frame(SETTINGS, ACK, 0))
+                self._control(frame(SETTINGS, ACK, 0), self._settings(payload))
                 self.settled.set()
         elif ftype == WINDOW_UPDATE:
             n = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
@@ -615,18 +618,39 @@ class Connection:
         # PRIORITY and unknown frame types are ignored, as HTTP/2 requires; PUSH_PROMISE is refused by
         # the SETTINGS sent at start.
 
-    def _settings(self, payload: memoryview) -> None:
+    def _settings(self, payload: memoryview) -> Callable[[], None] | None:
+        """Apply the peer's settings: what narrows what may be sent at once, what widens it only once the
+        ACK is out (the returned function, called under the write lock right after it). A peer may hold
+        data to the settings it knows to be acknowledged: a frame sent under a larger window or frame
+        size that reached it before the ACK would break its flow control (grpcio resets the call)."""
+        wider: list[tuple[int, int]] = []
         for at in range(0, len(payload) - 5, 6):
             key, value = struct.unpack_from(">HI", payload, at)
-            if key == S_INITIAL_WINDOW:
-                with self._window:
-                    delta = value - self.peer_initial_window
-                    self.peer_initial_window = value
-                    for c in self._calls.values():
-                        c.send_window += delta
-                    self._window.notify_all()
-            elif key == S_MAX_FRAME:
+            if key == S_INITIAL_WINDOW and value < self.peer_initial_window:
+                self._initial_window(value)
+            elif key == S_MAX_FRAME and value < self._peer_max_frame:
                 self._peer_max_frame = value
+            elif key in (S_INITIAL_WINDOW, S_MAX_FRAME):
+                wider.append((key, value))
+        if not wider:
+            return None
+
+        def widen() -> None:
+            for key, value in wider:
+                if key == S_INITIAL_WINDOW:
+                    self._initial_window(value)
+                else:
+                    self._peer_max_frame = value
+
+        return widen
+
+    def _initial_window(self, value: int) -> None:
+        with self._window:
+            delta = value - self.peer_initial_window
+            self.peer_initial_window = value
+            for c in self._calls.values():
+                c.send_window += delta
+            self._window.notify_all()
 
     def _decode(self, block: bytes) -> dict[str, str]:
         """A header block's fields. The blocks of a connection repeat (the same status, the same paths), so
