@@ -26,8 +26,6 @@ from .wire import ORDERED, chunk_decoder, file_info, record_key, service_path
 
 _PATH = service_path(pb, "Importer")
 _OPEN = _PATH + "Open"
-
-
 _chunk = chunk_decoder(pb.OpenResponse)
 
 

@@ -10,9 +10,10 @@ from ..storage import Mode, Storage
 from .launch import Launch
 from .proto import store_pb2 as pb
 from .transport import CHUNK
-from .wire import service_path
+from .wire import chunk_decoder, service_path
 
 _PATH = service_path(pb, "Store")
+_chunk = chunk_decoder(pb.GetResponse)  # as the importer's Open: no copy through the message
 
 
 
@@ -63,7 +64,7 @@ class PluginStorage(Storage):
         if offset or length is not None:
             request.range.offset = offset
             request.range.length = _TO_END if length is None else min(length, _TO_END)
-        return b"".join(m.chunk for m in self._plugin.stream(_PATH + "Get", request, pb.GetResponse.FromString))
+        return b"".join(self._plugin.stream(_PATH + "Get", request, _chunk))
 
     def delete(self, rtype: ResourceType, rid: bytes) -> None:
         self._plugin.unary(_PATH + "Delete", pb.DeleteRequest(mac=rid, type=_wire(rtype)), pb.DeleteResponse.FromString)
