@@ -72,6 +72,10 @@ class Transaction:
     def add(self, blob_type: BlobType, blob_id: bytes, data: bytes | memoryview) -> None:
         """Pack a reserved blob. Compression, the costly part, runs outside any lock."""
         algo, payload = compress(data)
+        self.add_compressed(blob_type, blob_id, algo, payload)
+
+    def add_compressed(self, blob_type: BlobType, blob_id: bytes, algo: int, payload: bytes | memoryview) -> None:
+        """Pack a reserved blob whose payload is compressed already (a blob moved from another pack)."""
         slot = self._data if blob_type.is_data else self._meta
         with slot.lock:
             if slot.writer is None:
