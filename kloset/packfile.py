@@ -142,9 +142,15 @@ def read_index(data: bytes, sealer: Sealer) -> list[BlobLocation]:
         raise IntegrityError(f"packfile index is malformed: {e}") from e
 
 
-def open_blob(sealer: Sealer, blob_type: int, blob_id: bytes, sealed: bytes | memoryview) -> bytes:
-    """Unseal and decompress one blob read from a pack."""
+def unseal_blob(sealer: Sealer, blob_type: int, blob_id: bytes, sealed: bytes | memoryview) -> tuple[int, bytes]:
+    """(compression byte, payload) of one blob read from a pack: its tag checked, its payload as stored."""
     raw = sealer.open(blob_ad(blob_type, blob_id), sealed)
     if not raw:
         raise IntegrityError("empty blob")
-    return decompress(raw[0], raw[1:], 1 << 31)
+    return raw[0], raw[1:]
+
+
+def open_blob(sealer: Sealer, blob_type: int, blob_id: bytes, sealed: bytes | memoryview) -> bytes:
+    """Unseal and decompress one blob read from a pack."""
+    algo, payload = unseal_blob(sealer, blob_type, blob_id, sealed)
+    return decompress(algo, payload, 1 << 31)
