@@ -5,6 +5,10 @@ workers compress in parallel and only append under the pack's lock.
 Full packs are uploaded by a small pool in the background, with a bounded queue so memory stays
 bounded. Nothing is visible to readers until :meth:`commit` writes the state; a transaction that
 dies leaves only unreferenced packs, which garbage collection removes.
+
+A long transaction may also write checkpoints: a state that lists the packs uploaded so far and no
+snapshot. A run killed after a checkpoint leaves those blobs in the index, so the next run stores only
+what came after; blobs that no snapshot ends up using are garbage like any other.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class Transaction:
         self._slots = threading.BoundedSemaphore(_UPLOADS_IN_FLIGHT)
         self.stored_bytes = 0
         self.new_blobs = 0
+        #: Write a checkpoint whenever this many bytes were uploaded since the last one (0: never).
+        self.checkpoint_every = 0
+        self._uploaded = 0  # bytes uploaded since the last checkpoint
+        self._checkpoints: list[tuple[bytes, StateDelta]] = []  # written, not yet merged into the index
 
     # -- blobs --------------------------------------------------------------------------------------
 
@@ -118,8 +126,36 @@ class Transaction:
             with self._lock:
                 self.stored_bytes += len(data) - sum(n for t, _, _, n in w.blobs.rows() if t != BlobType.PADDING)
                 self._delta.packs.append(PackEntry(pack_id, w.wrapped_key, w.blobs))
+                self._uploaded += len(data)
+                due = self.checkpoint_every and self._uploaded >= self.checkpoint_every
+            if due:
+                self.checkpoint()
         finally:
             self._slots.release()
+
+    def checkpoint(self) -> bytes | None:
+        """Write a state of the packs uploaded since the last checkpoint, and no snapshot: their blobs
+        are in the index of any run that opens the store after it. Returns the state's ID, or None when
+        there was nothing to list. Packs still open or uploading go to a later checkpoint or the commit.
+
+        This process's index takes the checkpoints in at the commit, on the committing thread: merged
+        here, from an upload thread, they would change the index under a reader walking it."""
+        with self._lock:
+            packs, self._delta.packs = self._delta.packs, []
+            self._uploaded = 0
+        if not packs:
+            return None
+        delta = StateDelta(packs=packs)
+        sid, sealed = delta.encode(self.repo.keyring)
+        try:
+            self.repo.storage.put(ResourceType.STATE, sid, sealed)
+        except BaseException:
+            with self._lock:  # not written: the commit lists them instead
+                self._delta.packs[:0] = packs
+            raise
+        with self._lock:
+            self._checkpoints.append((sid, delta))
+        return sid
 
     # -- commit -------------------------------------------------------------------------------------
 
@@ -162,6 +198,9 @@ class Transaction:
         # or both live at once at the peak of a large backup.
         self._added = set()
         delta, self._delta = self._delta, StateDelta()
+        for checkpoint in self._checkpoints:
+            self.repo.index.merge(*checkpoint)
+        self._checkpoints = []
         self.repo._merged(sid, delta)
         return sid
 

@@ -57,7 +57,17 @@ class BackupOptions:
     parent: bool = True  # False forces every file to be read
     analyzers: list[str] = field(default_factory=list)  # fed the content as it is read, then linked
     analyzer_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Bytes uploaded between two checkpoints of the transaction (0: none), so that a run that is killed
+    # leaves its content in the index for the next one. Packs of reader processes are not covered.
+    checkpoint: int = 256 << 20
 
+
+#: Reads a batch of files into the store through a transaction, in place of the chunking reader: how a
+#: copy from another store hands over content it has in chunks already (see kloset.lifecycle.sync).
+BatchRead = Callable[[Transaction, list[Item]], list[Content]]
+#: The header fields a copy of a snapshot takes from the original, rather than from this run.
+_LABELS = ("timestamp_ns", "duration_ns", "hostname", "username", "os", "arch", "command_line", "name", "category",
+           "environment", "perimeter", "job", "tags")
 
 class ParentRows:
     """The parent snapshot's rows: its file rows walked once in step with the new records (a merge join),
@@ -204,8 +214,10 @@ def _identical(row: tuple[Any, ...], info: FileInfo, target: str) -> bool:
 
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
-                 workers: int, processes: int = 0, cache: RowCache | None = None, tap: Tap | None = None) -> None:
+                 workers: int, processes: int = 0, cache: RowCache | None = None, tap: Tap | None = None,
+                 read: BatchRead | None = None) -> None:
         self.repo = repo
+        self._read = read
         self.txn = txn
         self.cache = cache or RowCache(None, repo.keyring, ("", "", ""))
         self.parent = ParentRows(repo, parent, self.cache)
@@ -350,6 +362,8 @@ class Builder:
                 self._loaders = ThreadPoolExecutor(_LOADERS, thread_name_prefix="kloset-load")
             batch.future = Future()
             self._loaders.submit(self._load, batch.future, batch.items)
+        elif self._read is not None:
+            batch.future = self._threads.submit(self._read, self.txn, batch.items)
         else:
             batch.future = self._threads.submit(read_batch, self.reader, batch.items)
             # Only batches still being read are tracked: a done one's results must not be held here.
@@ -525,20 +539,28 @@ def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
 
 
 def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, headers: Iterable[Header],
-                  progress: ProgressFn | None = None, analysis_progress: ProgressFn | None = None) -> Header:
+                  progress: ProgressFn | None = None, analysis_progress: ProgressFn | None = None, *,
+                  like: Header | None = None, read: BatchRead | None = None) -> Header:
     """Back up ``importer`` into ``repo`` and return the new snapshot's header (then, with
-    ``options.analyzers``, link their results to it: ``analysis_progress`` follows that part)."""
+    ``options.analyzers``, link their results to it: ``analysis_progress`` follows that part).
+
+    A copy of a snapshot of another store gives the original's header as ``like``: the copy takes its
+    time and labels. ``read`` stores a batch of files' content instead of the chunking reader; the
+    content is then read by threads of this process only."""
     start = time.monotonic_ns()
     with repo.lock():
         repo.refresh()
         parent = find_parent(headers, importer) if options.parent else None
         txn = repo.transaction()
+        txn.checkpoint_every = options.checkpoint
         try:
             workers = options.workers or min(3, (os.cpu_count() or 1) + 1)
             processes = options.processes if options.processes >= 0 else (os.cpu_count() or 1)
+            if read is not None:
+                processes = 0
             cache = RowCache(repo.cache_dir, repo.keyring, (importer.type, importer.origin, importer.root))
             tap = Tap(options.analyzers, options.analyzer_options) if options.analyzers else None
-            b = Builder(repo, txn, parent, progress, workers, processes, cache, tap)
+            b = Builder(repo, txn, parent, progress, workers, processes, cache, tap, read)
             b.run(_ordered(importer), prefetch=importer.scan_blocks)
             tables = b.finish()
             h = b.header
@@ -552,6 +574,8 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
             h.importer_type, h.importer_origin, h.importer_root = importer.type, importer.origin, importer.root
             h.parent = parent.id if parent else b""
             h.duration_ns = time.monotonic_ns() - start
+            for name in _LABELS if like is not None else ():
+                setattr(h, name, getattr(like, name))
             h.summary.stored = txn.stored_bytes
             h.summary.new_chunks = txn.new_blobs
             h.id = txn.put(BlobType.SNAPSHOT, h.encode())[0]
