@@ -35,6 +35,9 @@ from .objects import FileInfo, Record
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .lifecycle.maintenance import MaintenanceReport
+    from .lifecycle.retention import PruneReport, RetentionPolicy
+    from .lifecycle.sync import SyncReport
     from .location import Location, default_location
     from .snapshot.analysis import AnalysisReport
     from .snapshot.check import CheckReport
@@ -49,6 +52,10 @@ _LAZY = {
     "AnalysisReport": ".snapshot.analysis",
     "CheckReport": ".snapshot.check",
     "Change": ".snapshot.diff",
+    "MaintenanceReport": ".lifecycle.maintenance",
+    "PruneReport": ".lifecycle.retention",
+    "RetentionPolicy": ".lifecycle.retention",
+    "SyncReport": ".lifecycle.sync",
     "RestoreReport": ".snapshot.restore",
     "Snapshot": ".snapshot.snapshot",
     "Store": ".store",
@@ -124,15 +131,19 @@ __all__ = [
     "IntegrityError",
     "KlosetError",
     "LockError",
+    "MaintenanceReport",
     "NotFound",
     "PluginError",
+    "PruneReport",
     "QueryError",
     "Record",
     "RestoreReport",
+    "RetentionPolicy",
     "Snapshot",
     "Storage",
     "Store",
     "StoreNotFound",
+    "SyncReport",
     "TransientError",
     "UnsafePathError",
     "Unsupported",

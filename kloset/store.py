@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from .lifecycle.maintenance import MaintenanceReport
+    from .lifecycle.retention import PruneReport, RetentionPolicy
+    from .lifecycle.sync import SyncReport
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -146,6 +150,41 @@ class Store:
             txn = self._repo.transaction()
             txn.commit(deleted=[s.header.id for s in snaps])
         return [s.id for s in snaps]
+
+    # -- lifecycle of the data ------------------------------------------------------------------------
+
+    def maintenance(self, *, grace: float | None = None, threshold: float | None = None, dry_run: bool = False,
+                    progress: bool | ProgressFn = False) -> MaintenanceReport:
+        """Give back the space of data no snapshot uses: delete packs of dead blobs once they have been
+        unused for ``grace`` seconds (default 7 days) and repack packs whose live bytes fall below
+        ``threshold`` (default 0.5), under an exclusive lock. ``dry_run`` reports what would go."""
+        from .lifecycle.maintenance import maintain
+
+        return maintain(self._repo, grace=grace, threshold=threshold, dry_run=dry_run, progress=progress)
+
+    def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
+        """Forget the snapshots a retention policy does not keep; the report says what is kept and why."""
+        from .lifecycle.retention import prune
+
+        return prune(self, policy, dry_run=dry_run)
+
+    def sync(self, other: Store, *, direction: str = "to", snapshots: Iterable[str] = (),
+             progress: bool | ProgressFn = False) -> SyncReport:
+        """Copy snapshots ``to`` another store, ``from`` it, or both ways (``with``): only what the
+        receiving side lacks travels."""
+        from .lifecycle.sync import sync
+
+        return sync(self, other, direction=direction, snapshots=list(snapshots), progress=progress)
+
+    def rebuild_cache(self) -> dict[str, int]:
+        """Throw away this store's local caches (index, metadata packs) and rebuild the index from the store;
+        what the rebuilt index holds: ``states`` merged, ``packs``, ``blobs`` and ``snapshots``."""
+        self._repo.rebuild_cache()
+        self._headers.clear()
+        self._packfiles = None
+        idx = self._repo.index
+        return {"states": len(idx.states), "packs": len(idx.packs), "blobs": len(idx.blobs),
+                "snapshots": len(idx.snapshot_ids())}
 
     def analyses(self, *, refresh: bool = True) -> list[dict[str, Any]]:
         """Every analysis of a snapshot the store has: its ID, snapshot ID, analyzer keys and time.

@@ -96,9 +96,25 @@ class PackCache:
         with contextlib.suppress(OSError):
             self._path(pack_id, offset, length).unlink()
 
+    def forget(self, pack_ids: set[bytes] | None = None) -> None:
+        """Drop every entry of these packs (all entries when None): packs deleted from the store."""
+        names = None if pack_ids is None else {p.hex() for p in pack_ids}
+        with self._lock:
+            for e in self._entries():
+                if names is None or e.name.split(".", 1)[0] in names:
+                    with contextlib.suppress(OSError):
+                        os.unlink(e.path)
+            self._used = None
+
+    def clear(self) -> None:
+        self.forget(None)
+
     def _entries(self) -> list[os.DirEntry[str]]:
-        with os.scandir(self.folder) as it:
-            return [e for e in it if not e.name.startswith(".")]
+        try:
+            with os.scandir(self.folder) as it:
+                return [e for e in it if not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
 
     def _count(self) -> int:
         total = 0

@@ -82,6 +82,25 @@ class Repository:
         with self._lock:
             self._index = self._cache.load(self._index)
 
+    def rebuild_cache(self) -> None:
+        """Drop this machine's caches of the store (the index and the metadata packs) and build the index
+        again from the store's states: the way out of a cache that is lost, damaged or suspected."""
+        with self._lock:
+            self._cache.discard()
+            if self._packs is not None:
+                self._packs.clear()
+            self.decoded.clear()
+            self._index = self._cache.load()
+
+    def read_states(self, sids: list[bytes]) -> list[StateDelta]:
+        """The states of these IDs, read from the store (not the cache) and checked."""
+        return self._cache.fetch(sids)
+
+    def forget_packs(self, pack_ids: set[bytes]) -> None:
+        """Drop the locally kept ranges of packs deleted from the store."""
+        if self._packs is not None and pack_ids:
+            self._packs.forget(pack_ids)
+
     def _merged(self, sid: bytes, delta: StateDelta) -> None:
         """Called by a transaction after its state is written."""
         self.index.merge(sid, delta)

@@ -8,7 +8,8 @@ lacks are merged in, and a cache that covers a state the store no longer has is 
     state := seal_resource(ad = "kloset state" 0x00 || state ID, zstd(msgpack {
                  "version": 1, "time": unix ns, "nonce": 16 random bytes,
                  "packs": [[pack ID, wrapped subkey, [[type, blob ID, offset, length], ...]], ...],
-                 "deleted": [snapshot ID, ...]}))
+                 "deleted": [snapshot ID, ...],
+                 "condemned": [[pack ID, unix ns], ...]  (maintenance's states only)}))
     state ID := MAC(msgpack bytes)
 """
 
@@ -53,13 +54,16 @@ class StateDelta:
     packs: list[PackEntry] = field(default_factory=list)
     deleted: list[bytes] = field(default_factory=list)
     time_ns: int = 0
+    #: Written by maintenance only (None elsewhere, and then left out of the state): pack ID -> when
+    #: maintenance first found the pack holding nothing a snapshot uses (or no state listing it), in ns.
+    condemned: dict[bytes, int] | None = None
 
     def encode(self, keyring: Keyring) -> tuple[bytes, bytes]:
         """(state ID, sealed bytes)."""
         # Packed entry by entry into one buffer: the same bytes as packb of the nested lists, without
         # building a list per blob (a million of them at commit time was the peak of a large backup).
         packer = msgpack.Packer()
-        buf = bytearray(packer.pack_map_header(5))
+        buf = bytearray(packer.pack_map_header(5 if self.condemned is None else 6))
         buf += packer.pack("version") + packer.pack(STATE_VERSION)
         buf += packer.pack("time") + packer.pack(self.time_ns or time.time_ns())
         buf += packer.pack("nonce") + packer.pack(os.urandom(16))
@@ -70,6 +74,8 @@ class StateDelta:
             for row in p.blobs.rows():
                 buf += packer.pack(row)
         buf += packer.pack("deleted") + packer.pack(self.deleted)
+        if self.condemned is not None:
+            buf += packer.pack("condemned") + packer.pack([[p, t] for p, t in sorted(self.condemned.items())])
         sid = mac(keyring.mac_key, buf)
         return sid, keyring.seal_resource(state_ad(sid), zstandard.ZstdCompressor(level=3).compress(buf))
 
@@ -87,9 +93,11 @@ class StateDelta:
             d = msgpack.unpackb(raw)
             if d["version"] != STATE_VERSION:
                 raise IntegrityError(f"state version {d['version']} is not supported")
+            condemned = d.get("condemned")
             return cls(
                 packs=[PackEntry(bytes(p), bytes(k), _table(blobs)) for p, k, blobs in d["packs"]],
                 deleted=[bytes(x) for x in d["deleted"]], time_ns=int(d["time"]),
+                condemned=None if condemned is None else {bytes(p): int(t) for p, t in condemned},
             )
         except (KeyError, TypeError, ValueError, struct.error) as e:
             raise IntegrityError(f"state {sid.hex()[:16]} is malformed: {e}") from e
@@ -240,6 +248,10 @@ class IndexCache:
         except (OSError, IntegrityError, KeyError, ValueError, TypeError, zstandard.ZstdError,
                 msgpack.UnpackException):
             return None  # a missing or unreadable cache is rebuilt from the store
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def save(self, index: Index) -> None:
         if self.path is None:
