@@ -116,8 +116,17 @@ def _run(repo: Repository, grace: float, threshold: float, dry_run: bool,
             newest_verdict, condemned = delta.time_ns, delta.condemned
     report.packs = len(packs)
 
-    live, snapshots = _in_use(repo, packs.values(), deleted)
-    report.snapshots = snapshots
+    snapshots: list[bytes] = []
+    analyses: list[bytes] = []
+    for p in packs.values():
+        for t, bid, _, _ in p.entry.blobs.rows():
+            if t == BlobType.SNAPSHOT and bid not in deleted:
+                snapshots.append(bid)
+            elif t == BlobType.ANALYSIS:
+                analyses.append(bid)
+    snapshots = list(dict.fromkeys(snapshots))
+    live = in_use(repo, snapshots, analyses)
+    report.snapshots = len(snapshots)
 
     # Each blob in use is kept in one pack: preferably one that is not waiting for deletion, then the
     # fullest, so that duplicates (two backups that raced, an earlier repacking) drain out of the rest.
@@ -198,18 +207,11 @@ def _run(repo: Repository, grace: float, threshold: float, dry_run: bool,
     return report
 
 
-def _in_use(repo: Repository, packs: Iterable[_Pack], deleted: set[bytes]) -> tuple[set[bytes], int]:
-    """Every blob the store's snapshots use (their headers, tables, content, and their analyses with the
-    results they link), and how many snapshots there are. A snapshot that cannot be read stops
+def in_use(repo: Repository, snapshots: Iterable[bytes], analyses: Iterable[bytes]) -> set[bytes]:
+    """Every blob these snapshots use: their headers, tables and content, and those of the ``analyses``
+    that are of one of them, with the results they link. A snapshot that cannot be read stops
     maintenance: what it uses cannot be known, and guessing would lose data."""
-    snapshots: list[bytes] = []
-    analyses: list[bytes] = []
-    for p in packs:
-        for t, bid, _, _ in p.entry.blobs.rows():
-            if t == BlobType.SNAPSHOT and bid not in deleted:
-                snapshots.append(bid)
-            elif t == BlobType.ANALYSIS:
-                analyses.append(bid)
+    snapshots = list(dict.fromkeys(snapshots))
     live: set[bytes] = set()
     objects: set[bytes] = set()
 
@@ -231,7 +233,7 @@ def _in_use(repo: Repository, packs: Iterable[_Pack], deleted: set[bytes]) -> tu
                                  "if it is lost.") from e
 
     with ThreadPoolExecutor(4) as pool:
-        for used, oids in pool.map(one, dict.fromkeys(snapshots)):
+        for used, oids in pool.map(one, snapshots):
             live |= used
             objects |= oids
     kept = set(snapshots)
@@ -247,7 +249,7 @@ def _in_use(repo: Repository, packs: Iterable[_Pack], deleted: set[bytes]) -> tu
             keys.update(h.analyzers)
     mac_key = repo.keyring.mac_key
     live.update(result_id(mac_key, key, oid) for key in keys for oid in objects)
-    return live, len(kept)
+    return live
 
 
 def _repack(repo: Repository, packs: list[_Pack], progress: bool | ProgressFn) -> list[PackEntry]:

@@ -87,6 +87,7 @@ CHUNKING_SIZE = 4 << 20
 CHUNKING_PARAMS = [ChunkingParams(), ChunkingParams(min=4096, normal=16384, max=65536)]
 
 DELETED_SNAPSHOT = bytes([0xD0]) * 32
+CONDEMNED_PACK = bytes([0xC0]) * 32
 STATE_TIME_NS = 1_700_000_100_000_000_000
 STATE_NONCE = bytes(range(0xE0, 0xF0))
 LOCK_ID = bytes([0x1C]) * 32
@@ -300,6 +301,15 @@ def build() -> dict[str, Any]:
     idx = Index()
     idx.merge(sid, delta)
     v["index_cache"] = {"dump": h(idx.dump())}
+    # a maintenance state: the same pack kept, one pack waiting for its grace period to end
+    kept = StateDelta(packs=[PackEntry(pack_id, w.wrapped_key, w.blobs)], time_ns=STATE_TIME_NS + 1,
+                      condemned={CONDEMNED_PACK: STATE_TIME_NS - 1})
+    with scripted_urandom(STATE_NONCE, RESOURCE_SUBKEY, nonce(9)):
+        msid, sealed_mstate = kept.encode(keyring())
+    raw_mstate = zstandard.ZstdDecompressor().decompress(keyring().open_resource(state_ad(msid), sealed_mstate))
+    v["state_maintenance"] = {"time": STATE_TIME_NS + 1, "seal_nonce": h(nonce(9)),
+                              "condemned": [[h(CONDEMNED_PACK), STATE_TIME_NS - 1]], "state_id": h(msid),
+                              "msgpack": h(raw_mstate), "sealed": h(sealed_mstate)}
 
     # locks
     body = msgpack.packb(LOCK_BODY)

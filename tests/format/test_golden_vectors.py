@@ -648,6 +648,20 @@ def test_encoding_the_fixed_delta_gives_the_stored_state_id() -> None:
     assert StateDelta.decode(keyring(), sid, sealed) == _expected_delta()
 
 
+def test_a_maintenance_state_carries_its_condemned_packs_last() -> None:
+    vec = V["state_maintenance"]
+    sid, sealed, raw = x(vec["state_id"]), x(vec["sealed"]), x(vec["msgpack"])
+    assert blake3.blake3(raw, key=MAC_KEY).digest() == sid
+    d = msgpack.unpackb(raw)
+    assert list(d) == ["version", "time", "nonce", "packs", "deleted", "condemned"]
+    assert d["condemned"] == [[x(p), t] for p, t in vec["condemned"]] and d["deleted"] == []
+    delta = StateDelta.decode(keyring(), sid, sealed)
+    assert delta.condemned == {x(p): t for p, t in vec["condemned"]}
+    assert delta.packs == _expected_delta().packs and delta.time_ns == vec["time"]
+    # A state without the field (every state a backup writes) is no maintenance's word.
+    assert StateDelta.decode(keyring(), x(V["state"]["state_id"]), x(V["state"]["sealed"])).condemned is None
+
+
 def test_a_tampered_state_or_a_wrong_state_id_is_an_integrity_error() -> None:
     vec = V["state"]
     sid, sealed = x(vec["state_id"]), x(vec["sealed"])
