@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from ..config import Policies
 from ..errors import ConfigError
 from ..snapshot.header import Header
 
@@ -115,6 +116,8 @@ class RetentionPolicy:
             raise ConfigError("keep_tags must be a list of tags")
         object.__setattr__(self, "keep_tags", [_tag_list(t) for t in self.keep_tags])
         if self.keep_within is not None:
+            if not isinstance(self.keep_within, str):
+                raise ConfigError(f"keep_within must be a duration such as 2d3h (not {self.keep_within!r})")
             Duration.parse(self.keep_within)
         object.__setattr__(self, "group_by", _group_by(self.group_by))
 
@@ -156,15 +159,21 @@ class RetentionPolicy:
         unknown = sorted(set(body) - known)
         if unknown:
             raise ConfigError(f"{what}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        values = dict(body)
-        if isinstance(values.get("group_by"), str):
-            values["group_by"] = parse_group_by(values["group_by"])
-        if isinstance(values.get("keep_within"), int) and not isinstance(values["keep_within"], bool):
-            values["keep_within"] = None if values["keep_within"] == 0 else str(values["keep_within"])
         try:
-            return cls(**values)
+            return cls(**body)
         except ConfigError as e:
             raise ConfigError(f"{what}: {e}") from e
+
+    @classmethod
+    def named(cls, name: str) -> RetentionPolicy:
+        """The policy saved under ``name`` in the user's config (``policies.yaml``)."""
+        policies = Policies()
+        return cls.from_mapping(policies.get(name), what=f"{policies.path}: policy {name!r}")
+
+    def save(self, name: str) -> bool:
+        """Save this policy under ``name`` in the user's config; True when it replaced one."""
+        self.check()
+        return Policies().save(name, self.to_mapping())
 
     def overridden(self, **changes: Any) -> RetentionPolicy:
         """This policy with the given fields replaced (those given as None are left as they are)."""
@@ -179,7 +188,9 @@ def parse_group_by(text: str) -> tuple[str, ...]:
 
 def _group_by(names: Sequence[str]) -> tuple[str, ...]:
     if isinstance(names, str):
-        names = parse_group_by(names)
+        return parse_group_by(names)
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"group_by must name fields to group snapshots by, such as host,source (not {names!r})")
     for n in names:
         if n not in GROUP_FIELDS:
             raise ConfigError(f"cannot group snapshots by {n!r} (by any of {', '.join(GROUP_FIELDS)}, or none)")
