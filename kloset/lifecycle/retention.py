@@ -17,6 +17,7 @@ Every other snapshot of the group is removed. A policy with no rule keeps nothin
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -112,7 +113,8 @@ class RetentionPolicy:
             n = getattr(self, f"keep_{period}")
             if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
                 raise ConfigError(f"keep_{period} must be a whole number of snapshots, 0 or more (not {n!r})")
-        if isinstance(self.keep_tags, str) or not all(isinstance(t, str) for t in self.keep_tags):
+        tags = self.keep_tags
+        if isinstance(tags, str) or not isinstance(tags, Sequence) or not all(isinstance(t, str) for t in tags):
             raise ConfigError("keep_tags must be a list of tags")
         object.__setattr__(self, "keep_tags", [_tag_list(t) for t in self.keep_tags])
         if self.keep_within is not None:
@@ -306,7 +308,7 @@ def _bucket(period: str, when: datetime) -> str:
 
 def _within_start(headers: list[Header], within: Duration, tz: tzinfo | None, now_ns: int | None) -> int | None:
     """The instant (ns) after which ``keep_within`` keeps; None when every snapshot is in the future."""
-    now = _now_ns() if now_ns is None else now_ns
+    now = time.time_ns() if now_ns is None else now_ns
     latest = max((h.timestamp_ns for h in headers if h.timestamp_ns < now), default=None)
     if latest is None:
         return None
@@ -318,12 +320,6 @@ def _within_start(headers: list[Header], within: Duration, tz: tzinfo | None, no
 def _wall(ns: int, tz: tzinfo | None) -> datetime:
     """The aware wall-clock time of an instant in ``tz`` (None: this machine's zone)."""
     return (_EPOCH + timedelta(microseconds=ns // 1000)).astimezone(tz)
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()
 
 
 # -- carrying it out ----------------------------------------------------------------------------------

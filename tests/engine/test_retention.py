@@ -3,6 +3,9 @@ the policy's checks and config form, and ``Store.prune`` on real stores."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -201,6 +204,38 @@ def test_keep_within_counts_calendar_days_across_a_daylight_saving_change() -> N
     assert apply(headers, tz=UTC, keep_within="1d")[1] == []
 
 
+@pytest.fixture
+def local_zone() -> Iterator[Callable[[str], None]]:
+    """Sets this process's local time zone from a POSIX TZ rule (no time zone database needed)."""
+    before = os.environ.get("TZ")
+
+    def use(rule: str) -> None:
+        os.environ["TZ"] = rule
+        time.tzset()
+
+    yield use
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_without_a_time_zone_the_machine_s_local_time_is_used(local_zone: Callable[[str], None]) -> None:
+    headers = [snap("late", "2026-11-29T23:30"), snap("evening", "2026-11-29T22:30"), snap("day", "2026-11-27T12:00")]
+    policy = RetentionPolicy(keep_daily=2)
+
+    local_zone("UTC0")
+    assert named(decide(headers, policy)[0]) == ({"late": ["daily 2026-11-29"], "day": ["daily 2026-11-27"]},
+                                                 ["evening"])
+    local_zone("CET-1CEST,M3.5.0,M10.5.0/3")
+    assert named(decide(headers, policy)[0]) == ({"late": ["daily 2026-11-30"], "evening": ["daily 2026-11-29"]},
+                                                 ["day"])
+    # The same daylight saving change as Europe/Paris, through the local zone.
+    spring = [snap("newest", "2026-03-29T10:00"), snap("a", "2026-03-28T10:30")]
+    assert named(decide(spring, RetentionPolicy(keep_within="1d"), now_ns=NOW)[0])[1] == ["a"]
+
+
 # -- groups --------------------------------------------------------------------------------------------
 
 
@@ -249,6 +284,7 @@ def test_a_policy_without_a_keep_rule_is_refused(policy: dict[str, Any]) -> None
     ({"keep_daily": True}, "keep_daily must be a whole number"),
     ({"keep_weekly": "3"}, "keep_weekly must be a whole number"),
     ({"keep_tags": "keep"}, "keep_tags must be a list"),
+    ({"keep_tags": None}, "keep_tags must be a list"),
     ({"keep_tags": [""]}, "keep tag '' is not a tag"),
     ({"keep_tags": ["a,,b"]}, "keep tag 'a,,b'"),
     ({"keep_within": "2x"}, "'2x' is not a duration"),
