@@ -31,7 +31,7 @@ from ..objects import BlobType, Record
 from ..packfile import blob_ad
 from ..progress import bar
 from ..repository.fetch import get_blobs
-from ..snapshot.backup import BackupOptions, take_snapshot
+from ..snapshot.backup import BackupOptions, find_parent, take_snapshot
 from ..snapshot.content import Content, object_id
 from ..snapshot.header import Header
 from ..snapshot.reader import Batch, ContentFile, SnapshotReader
@@ -105,15 +105,15 @@ def sync(store: Store, other: Store, *, direction: str = "to", snapshots: list[s
     for src, dst, label in legs:
         have = {natural_key(s.header) for s in dst.snapshots()}
         ids: dict[bytes, bytes] = {}  # chunk ID on src -> on dst, for chunks dst holds
-        for snap in src.snapshots():
-            h = snap.header
+        originals = [s.header for s in src.snapshots()]
+        for h in originals:
             if chosen is not None and h.id not in chosen:
                 continue
             if natural_key(h) in have:
                 report.snapshots.append(SyncedSnapshot(h.id.hex(), "", label, False, h.summary.files, h.summary.size))
                 continue
             with bar(progress, f"sync {h.short_id}") as fn:
-                copy = copy_snapshot(_repo(src), h, _repo(dst), [s.header for s in dst.snapshots()], ids,
+                copy = copy_snapshot(_repo(src), h, _repo(dst), [s.header for s in dst.snapshots()], originals, ids,
                                      progress=fn, checkpoint=checkpoint)
             have.add(natural_key(copy))
             s = copy.summary
@@ -145,18 +145,26 @@ def _chosen(store: Store, other: Store, direction: str, refs: list[str]) -> set[
 
 
 def copy_snapshot(source: Repository, header: Header, target: Repository, target_headers: list[Header],
-                  ids: dict[bytes, bytes] | None = None, *, progress: ProgressFn | None = None,
-                  checkpoint: int = CHECKPOINT) -> Header:
+                  source_headers: list[Header], ids: dict[bytes, bytes] | None = None, *,
+                  progress: ProgressFn | None = None, checkpoint: int = CHECKPOINT) -> Header:
     """Back up one snapshot of ``source`` into ``target``; return the copy's header.
 
-    ``ids`` maps chunk IDs of the source to those of the target for chunks the target holds: it is
-    read to skip work and, once the copy is committed, extended with what the copy stored."""
-    reader = SnapshotReader(source, header)
+    The copy's parent is the target's latest copy of the same source whose original the source still
+    has: a file is taken from it only when the source says its content is the original's (see
+    :meth:`SnapshotImporter.fresh`), not merely because its metadata is the same. ``ids`` maps chunk IDs
+    of the source to those of the target for chunks the target holds: it is read to skip work and, once
+    the copy is committed, extended with what the copy stored."""
+    originals = {natural_key(h): h for h in source_headers}
+    candidates = [h for h in target_headers if natural_key(h) in originals]
+    importer = SnapshotImporter(SnapshotReader(source, header))
+    parent = find_parent(candidates, importer)
+    if parent is not None:
+        importer.twin = SnapshotReader(source, originals[natural_key(parent)])
     same_cuts = source.config.chunking == target.config.chunking
     transfer = Transfer(source, target.keyring.mac_key, dict(ids or {})) if same_cuts else None
     options = BackupOptions(processes=0, checkpoint=checkpoint)
-    copy = take_snapshot(target, SnapshotImporter(reader), options, target_headers, progress, like=header,
-                         read=transfer)
+    copy = take_snapshot(target, importer, options, candidates, progress, like=header, read=transfer,
+                         fresh=importer.fresh)
     if ids is not None and transfer is not None:
         ids.update(transfer.ids)  # committed now: later copies may count on these chunks
     return copy
@@ -180,7 +188,10 @@ class SourceObject:
 
 
 class SnapshotImporter(Importer):
-    """The entries of a snapshot as records, in snapshot order: what copying it backs up."""
+    """The entries of a snapshot as records, in snapshot order: what copying it backs up.
+
+    ``twin``, when set, is the snapshot of the same store that the copy's parent is a copy of: the scan
+    walks it in step and notes the files whose content differs from the twin's (:meth:`fresh`)."""
 
     ordered = True
     scan_blocks = True  # it reads the snapshot's tables from its store
@@ -189,6 +200,17 @@ class SnapshotImporter(Importer):
         h = reader.header
         super().__init__({"location": f"snapshot {h.id.hex()}"}, ImporterOptions(hostname=h.hostname))
         self._reader = reader
+        self.twin: SnapshotReader | None = None
+        self._changed: set[bytes] = set()  # noted by the scan, taken by fresh() a little later
+
+    def fresh(self, key: bytes) -> bool:
+        """Whether the entry's content differs from the twin's, so that the parent's copy of it is not its
+        content whatever the metadata says (content rewritten with its times kept, a source whose
+        metadata is coarse). Asked once per entry the parent has, after the scan gave its record."""
+        if key in self._changed:
+            self._changed.discard(key)
+            return True
+        return False
 
     @property
     def origin(self) -> str:
@@ -210,10 +232,17 @@ class SnapshotImporter(Importer):
         # records of one path: the error first, as the backup that made it met them.
         errors = ((row_key(e["path"], e["raw_path"]), 0, e) for e in r.rows("errors"))
         files = ((row_key(f["path"], f["raw_path"]), 1, f) for f in r.rows("files"))
+        twin = ((row_key(t["path"], t["raw_path"]), t["object_id"])
+                for t in (self.twin.rows("files", ["path", "raw_path", "object_id"]) if self.twin else ()))
+        pending_twin = next(twin, None)
         for key, kind, row in heapq.merge(errors, files, key=lambda x: (x[0], x[1])):
             if kind == 0:
                 yield Record(row_pathname(row), error=row["error"])
                 continue
+            while pending_twin is not None and pending_twin[0] < key:
+                pending_twin = next(twin, None)
+            if pending_twin is not None and pending_twin[0] == key and pending_twin[1] != row["object_id"]:
+                self._changed.add(key)
             while pending_xattrs is not None and pending_xattrs[0] < key:
                 pending_xattrs = next(xattrs, None)
             attrs: dict[str, bytes] = {}

@@ -69,6 +69,7 @@ BatchRead = Callable[[Transaction, list[Item]], list[Content]]
 _LABELS = ("timestamp_ns", "duration_ns", "hostname", "username", "os", "arch", "command_line", "name", "category",
            "environment", "perimeter", "job", "tags")
 
+
 class ParentRows:
     """The parent snapshot's rows: its file rows walked once in step with the new records (a merge join),
     and its side tables (chunks, xattrs) held whole.
@@ -215,9 +216,10 @@ def _identical(row: tuple[Any, ...], info: FileInfo, target: str) -> bool:
 class Builder:
     def __init__(self, repo: Repository, txn: Transaction, parent: Header | None, progress: ProgressFn | None,
                  workers: int, processes: int = 0, cache: RowCache | None = None, tap: Tap | None = None,
-                 read: BatchRead | None = None) -> None:
+                 read: BatchRead | None = None, fresh: Callable[[bytes], bool] | None = None) -> None:
         self.repo = repo
         self._read = read
+        self._fresh = fresh
         self.txn = txn
         self.cache = cache or RowCache(None, repo.keyring, ("", "", ""))
         self.parent = ParentRows(repo, parent, self.cache)
@@ -252,6 +254,7 @@ class Builder:
     def run(self, records: Iterator[Record], prefetch: bool = True) -> None:
         pending: deque[_Pending] = deque()
         find = self.parent.find
+        fresh = self._fresh
         batch = _Batch()
         last = b""
         try:
@@ -270,6 +273,8 @@ class Builder:
                     same = _DIFFERENT
                     if rec.error is None and info is not None:
                         prow = find(key)
+                        if prow is not None and fresh is not None and fresh(key):
+                            prow = None  # its content is known to differ from the parent's: read it
                         if prow is not None and _identical(prow, info, rec.target):
                             # The parent's row as it is: its pieces can then be taken over as they are.
                             if pending:
@@ -540,13 +545,16 @@ def _prefetched(records: Iterator[Record]) -> Iterator[list[Record]]:
 
 def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, headers: Iterable[Header],
                   progress: ProgressFn | None = None, analysis_progress: ProgressFn | None = None, *,
-                  like: Header | None = None, read: BatchRead | None = None) -> Header:
+                  like: Header | None = None, read: BatchRead | None = None,
+                  fresh: Callable[[bytes], bool] | None = None) -> Header:
     """Back up ``importer`` into ``repo`` and return the new snapshot's header (then, with
     ``options.analyzers``, link their results to it: ``analysis_progress`` follows that part).
 
     A copy of a snapshot of another store gives the original's header as ``like``: the copy takes its
     time and labels. ``read`` stores a batch of files' content instead of the chunking reader; the
-    content is then read by threads of this process only."""
+    content is then read by threads of this process only. ``fresh(path key)`` is asked of each entry that
+    has a parent row: True when its content is known to differ from the parent's whatever their metadata
+    says, so that it is read rather than taken over."""
     start = time.monotonic_ns()
     with repo.lock():
         repo.refresh()
@@ -560,7 +568,7 @@ def take_snapshot(repo: Repository, importer: Importer, options: BackupOptions, 
                 processes = 0
             cache = RowCache(repo.cache_dir, repo.keyring, (importer.type, importer.origin, importer.root))
             tap = Tap(options.analyzers, options.analyzer_options) if options.analyzers else None
-            b = Builder(repo, txn, parent, progress, workers, processes, cache, tap, read)
+            b = Builder(repo, txn, parent, progress, workers, processes, cache, tap, read, fresh)
             b.run(_ordered(importer), prefetch=importer.scan_blocks)
             tables = b.finish()
             h = b.header

@@ -19,7 +19,7 @@ from kloset.chunking import ChunkingParams
 from kloset.encryption import KDFParams
 from kloset.lifecycle.sync import natural_key
 
-from .importers import HookedImporter
+from .importers import CraftedImporter, HookedImporter, dir_record, file_record
 from .trees import RichTree, assert_same_tree, build_many_files, packfiles, states
 
 MiB = 1 << 20
@@ -201,6 +201,20 @@ def test_sync_keeps_errors_symlinks_and_attributes(store: kloset.Store, other: k
     if rich_tree.xattrs:
         assert {(r["name"], r["value"]) for r in copy.table("xattrs").to_pylist()} == {
             ("user.kind", b"\x00binary\xff")}  # hello.txt's attribute went with its error
+
+
+def test_sync_reads_content_that_changed_under_unchanged_metadata(store: kloset.Store, other: kloset.Store) -> None:
+    # Two snapshots of one source whose file has the same metadata and other content (the second taken
+    # without a parent, so it read the file): the copy of the second must not take the first's content.
+    def source(data: bytes) -> CraftedImporter:
+        return CraftedImporter("/data", [dir_record("/data"), file_record("/data/f.txt", data)])
+
+    store.backup(source(b"version one\n"))
+    store.sync(other)
+    store.backup(source(b"version two\n"), parent=False)
+    (copied,) = [s for s in store.sync(other).snapshots if s.copied]
+    assert other.snapshot(copied.target_id).read_bytes("/data/f.txt") == b"version two\n"
+    assert copied.reused_files == 0
 
 
 KILLED = textwrap.dedent("""
