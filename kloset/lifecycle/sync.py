@@ -18,6 +18,7 @@ so a sync that is killed stores only what it had not stored before when it is ru
 
 from __future__ import annotations
 
+import errno
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,7 +185,18 @@ class SourceObject:
         self.entropy = entropy or 0.0
 
     def __call__(self) -> BinaryIO:
-        return cast("BinaryIO", ContentFile(self.repo, self.chunks))
+        return cast("BinaryIO", _SourceFile(self.repo, self.chunks))
+
+
+class _SourceFile(ContentFile):
+    """A file's content read from the sending store, whose damage reads as an I/O error: a backup
+    records that file as unreadable and goes on, as the chunk for chunk transfer does."""
+
+    def _chunk(self, i: int) -> bytes:
+        try:
+            return super()._chunk(i)
+        except IntegrityError as e:
+            raise OSError(errno.EIO, str(e)) from e
 
 
 class SnapshotImporter(Importer):

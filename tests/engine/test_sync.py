@@ -20,7 +20,7 @@ from kloset.encryption import KDFParams
 from kloset.lifecycle.sync import natural_key
 
 from .importers import CraftedImporter, HookedImporter, dir_record, file_record
-from .trees import RichTree, assert_same_tree, build_many_files, packfiles, states
+from .trees import RichTree, assert_same_tree, build_many_files, flip_byte, packfiles, states
 
 MiB = 1 << 20
 
@@ -215,6 +215,27 @@ def test_sync_reads_content_that_changed_under_unchanged_metadata(store: kloset.
     (copied,) = [s for s in store.sync(other).snapshots if s.copied]
     assert other.snapshot(copied.target_id).read_bytes("/data/f.txt") == b"version two\n"
     assert copied.reused_files == 0
+
+
+@pytest.mark.parametrize("chunking", [None, ChunkingParams(min=4096, normal=16384, max=65536)],
+                         ids=["chunk for chunk", "cut anew"])
+def test_sync_of_damaged_content_copies_the_rest_and_says_which_files(
+        store: kloset.Store, tmp_path: Path, chunking: ChunkingParams | None) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}.bin").write_bytes(os.urandom(100_000))
+    snap = store.backup(str(src))
+    flip_byte(packfiles(tmp_path / "store")[0], 10)  # the data pack's first blob: one file's only chunk
+    other = plaintext(tmp_path / "other", **({"chunking": chunking} if chunking else {}))
+    (copied,) = store.sync(other).snapshots
+    assert copied.copied and copied.errors == 1
+    copy = other.snapshot("latest")
+    (bad,) = copy.table("errors").to_pylist()
+    assert "packfile" in bad["error"]
+    for row in snap.entries():
+        if row["type"] == "file" and row["path"] != bad["path"]:
+            assert copy.read_bytes(row["path"]) == Path(row["path"]).read_bytes()
 
 
 KILLED = textwrap.dedent("""
