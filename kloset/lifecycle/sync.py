@@ -162,7 +162,7 @@ def copy_snapshot(source: Repository, header: Header, target: Repository, target
     if parent is not None:
         importer.twin = SnapshotReader(source, originals[natural_key(parent)])
     same_cuts = source.config.chunking == target.config.chunking
-    transfer = Transfer(source, target.keyring.mac_key, dict(ids or {})) if same_cuts else None
+    transfer = Transfer(source, target.keyring.mac_key, ids if ids is not None else {}) if same_cuts else None
     options = BackupOptions(processes=0, checkpoint=checkpoint)
     copy = take_snapshot(target, importer, options, candidates, progress, like=header, read=transfer,
                          fresh=importer.fresh)
@@ -311,17 +311,18 @@ class Transfer:
     content alike: each chunk's compressed payload is resealed as it is (see the module's docstring).
     Chunks already mapped to the receiver's IDs are not fetched at all."""
 
-    def __init__(self, source: Repository, mac_key: bytes, ids: dict[bytes, bytes]) -> None:
+    def __init__(self, source: Repository, mac_key: bytes, known: dict[bytes, bytes]) -> None:
         self._source = cast("Repository", _Sealed(source))
         self._key = mac_key
-        self.ids = ids  # source chunk ID -> target chunk ID
+        self.known = known  # source chunk ID -> target chunk ID, of chunks the target had before
+        self.ids: dict[bytes, bytes] = {}  # the same, of chunks this copy stored or found
 
     def __call__(self, txn: Transaction, items: list[Item]) -> list[Content]:
         objects: list[SourceObject] = [opener for _, _, opener in items]
         wanted: dict[bytes, int] = {}
         for o in objects:
             for cid, size in o.chunks:
-                if cid not in self.ids:
+                if cid not in self.ids and cid not in self.known:
                     wanted[cid] = size
         failed: dict[bytes, str] = {}
         window: list[bytes] = []
@@ -340,7 +341,7 @@ class Transfer:
             if bad is not None:
                 out.append(Content(error=bad))
                 continue
-            chunks = [(self.ids[cid], size) for cid, size in o.chunks]
+            chunks = [(self.ids.get(cid) or self.known[cid], size) for cid, size in o.chunks]
             out.append(Content(object_id(self._key, [c for c, _ in chunks]), chunks, sum(n for _, n in chunks),
                                o.content_type, o.entropy))
         return out
