@@ -114,11 +114,18 @@ def test_sync_with_a_wrong_other_passphrase_fails_and_writes_nothing(tmp_path: P
     assert (files_below(a), files_below(b)) == before
 
 
-def test_sync_with_a_missing_store_says_so(pair: tuple[str, str], tmp_path: Path) -> None:
+def test_sync_with_a_missing_or_unreachable_store_says_so(pair: tuple[str, str], tmp_path: Path) -> None:
     a, _ = pair
+    before = files_below(Path(a))
     code, _, err = run("at", a, "sync", "to", str(tmp_path / "nowhere"))
     assert code == 3
     assert "no store at" in err
+    # Nothing listens on port 1; the entry asks for no retry, to keep the test short.
+    assert run("store", "add", "far", "sftp://127.0.0.1:1/store", "retries=0")[0] == 0
+    code, out, err = run("at", a, "sync", "with", "@far")
+    assert code == 7
+    assert "cannot connect" in err and out == ""
+    assert files_below(Path(a)) == before
 
 
 @pytest.mark.parametrize("words", [["b"], ["sideways", "b"], ["latest", "b"]])

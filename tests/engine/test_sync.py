@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import kloset
-from kloset import AuthenticationError, ConfigError, NotFound, StoreNotFound
+from kloset import AuthenticationError, ConfigError, NotFound, StoreNotFound, TransientError
 from kloset.chunking import ChunkingParams
 from kloset.encryption import KDFParams
 from kloset.lifecycle.sync import natural_key
@@ -295,6 +295,9 @@ def test_sync_refuses_a_wrong_passphrase_before_writing(tmp_path: Path, store: k
 def test_sync_with_an_unreachable_store_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFound):
         kloset.open(str(tmp_path / "nowhere"))
+    # Nothing listens on port 1: the connection is refused (and not retried, to keep the test short).
+    with pytest.raises(TransientError, match="cannot connect"):
+        kloset.open({"location": "sftp://127.0.0.1:1/store", "retries": "0"})
 
 
 def test_sync_rejects_bad_arguments(store: kloset.Store, other: kloset.Store) -> None:
