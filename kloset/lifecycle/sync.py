@@ -195,7 +195,7 @@ class _SourceFile(ContentFile):
     def _chunk(self, i: int) -> bytes:
         try:
             return super()._chunk(i)
-        except IntegrityError as e:
+        except (IntegrityError, NotFound) as e:
             raise OSError(errno.EIO, str(e)) from e
 
 
@@ -263,7 +263,12 @@ class SnapshotImporter(Importer):
                 pending_xattrs = next(xattrs, None)
             opener = None
             if row["type"] == "file" and row["size"]:
-                opener = SourceObject(r.repo, r.chunks_of(row), row["content_type"] or "", row["entropy"])
+                try:
+                    chunks = r.chunks_of(row)
+                except IntegrityError as e:  # the sender's chunk list of it is lost: an error of the copy
+                    yield Record(row_pathname(row), error=str(e))
+                    continue
+                opener = SourceObject(r.repo, chunks, row["content_type"] or "", row["entropy"])
             yield Record(row_pathname(row), row_info(row), target=row["target"] or "", xattrs=attrs, open=opener)
 
 
@@ -348,7 +353,7 @@ class Transfer:
 
     def _store(self, txn: Transaction, window: list[bytes], sizes: dict[bytes, int], failed: dict[bytes, str]) -> None:
         for cid, got in zip(window, get_blobs(self._source, BlobType.CHUNK, window), strict=True):
-            if isinstance(got, IntegrityError):  # damaged on the sender: its files become errors
+            if isinstance(got, IntegrityError | NotFound):  # damaged on the sender: its files become errors
                 failed[cid] = str(got)
                 continue
             if isinstance(got, KlosetError):  # the store itself failed: the copy stops
