@@ -160,7 +160,9 @@ class Store:
         ``threshold`` (default 0.5), under an exclusive lock. ``dry_run`` reports what would go."""
         from .lifecycle.maintenance import maintain
 
-        return maintain(self._repo, grace=grace, threshold=threshold, dry_run=dry_run, progress=progress)
+        report = maintain(self._repo, grace=grace, threshold=threshold, dry_run=dry_run, progress=progress)
+        self._packfiles = None  # packs moved and went: the listing kept here is stale
+        return report
 
     def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
         """Forget the snapshots a retention policy does not keep; the report says what is kept and why."""
