@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         report = store.sync(other, direction=direction, snapshots=refs, progress=progress)
         if args.quiet:
             return 0
-        names = {"to": (store.location, other.location), "from": (other.location, store.location)}
+        names = {"to": (store.location, location), "from": (location, store.location)}
         for s in report.snapshots:
             src, dst = names[s.direction]
             if not s.copied:
