@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -280,6 +281,24 @@ def test_sync_killed_midway_resumes_from_its_checkpoints(store: kloset.Store, tm
     whole = store.sync(fresh).snapshots[0]
     assert resumed.stored <= whole.stored - 2 * MiB  # at least the two checkpointed packs were not sent again
     assert snap.summary.files == copy.summary.files
+
+
+def test_backup_checkpoints_list_its_packs_as_it_goes(tmp_path: Path) -> None:
+    # What a sync relies on to resume, as a backup does it: states of the packs uploaded so far, then
+    # the commit's state, which lists only the packs that came after the last checkpoint.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"f{i}.bin").write_bytes(os.urandom(MiB))
+    with plaintext(tmp_path / "store", pack_max_size=MiB) as store:
+        snap = store.backup(str(src), checkpoint=MiB, processes=0)
+        assert len(states(tmp_path / "store")) >= 4
+        assert [s.id for s in store.snapshots()] == [snap.id]
+        assert snap.read_bytes(str(src / "f3.bin")) == (src / "f3.bin").read_bytes()
+        assert store.check().ok
+    shutil.rmtree(os.environ["XDG_CACHE_HOME"])  # the index is then rebuilt from the states alone
+    with kloset.open(str(tmp_path / "store")) as again:
+        assert again.snapshot("latest").read_bytes(str(src / "f5.bin")) == (src / "f5.bin").read_bytes()
 
 
 def test_sync_refuses_a_wrong_passphrase_before_writing(tmp_path: Path, store: kloset.Store,
