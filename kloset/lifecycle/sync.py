@@ -29,7 +29,7 @@ from ..errors import ConfigError, IntegrityError, KlosetError, NotFound
 from ..hashing import blob_mac
 from ..importer import Importer, ImporterOptions
 from ..objects import BlobType, Record
-from ..packfile import blob_ad
+from ..packfile import unseal_blob
 from ..progress import bar
 from ..repository.fetch import get_blobs
 from ..snapshot.backup import BackupOptions, find_parent, take_snapshot
@@ -303,12 +303,10 @@ class _Sealed:
     def open_sealed(self, blob_type: BlobType, blob_id: bytes, wrapped: bytes, pack_id: bytes,
                     sealed: bytes | memoryview, verify: bool) -> bytes:
         try:
-            raw = self._repo.sealer(wrapped).open(blob_ad(blob_type, blob_id), sealed)
-            if not raw:
-                raise IntegrityError("empty blob")
+            algo, payload = unseal_blob(self._repo.sealer(wrapped), blob_type, blob_id, sealed)
         except IntegrityError as e:
             raise IntegrityError(f"blob {blob_id.hex()[:16]} in packfile {pack_id.hex()[:16]}: {e}") from e
-        return raw
+        return bytes((algo,)) + payload
 
 
 class Transfer:

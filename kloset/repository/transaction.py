@@ -83,7 +83,8 @@ class Transaction:
         self.add_compressed(blob_type, blob_id, algo, payload)
 
     def add_compressed(self, blob_type: BlobType, blob_id: bytes, algo: int, payload: bytes | memoryview) -> None:
-        """Pack a reserved blob whose payload is compressed already (a blob moved from another pack)."""
+        """Pack a reserved blob whose payload is compressed already (a blob moved from another pack, or
+        copied from another store): it costs no compressor time."""
         slot = self._data if blob_type.is_data else self._meta
         with slot.lock:
             if slot.writer is None:
