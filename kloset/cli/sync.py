@@ -14,12 +14,12 @@ import time
 
 import kloset
 from kloset.errors import AuthenticationError, ConfigError
+from kloset.lifecycle.sync import DIRECTIONS
 from kloset.location import Location, connector_config
 
 from . import render
 from .context import Context
 
-DIRECTIONS = ("to", "from", "with")
 OTHER_PASSPHRASE = "KLOSET_OTHER_PASSPHRASE"
 
 

@@ -5,8 +5,9 @@ natural key: when it was taken, of which host, by which source (:func:`natural_k
 receiving store lacks is backed up into it from the sending store: :class:`SnapshotImporter` gives the
 original's entries as records, with their metadata, link targets, attributes and errors, and their
 content read from the sending store. The receiving store's own incremental logic does the rest: a file
-whose metadata equals its parent's row (the previous copy of the same source) is taken from there
-without reading it, and a piece of the index equal to the parent's is referenced, not written again.
+whose metadata equals its parent's row (the previous copy of the same source), and whose content the
+sender says is the parent original's, is taken from there without reading it, and a piece of the index
+equal to the parent's is referenced, not written again.
 
 Content travels one of two ways. When both stores cut content with the same chunking parameters, a
 chunk of the sender is a chunk of the receiver: it is opened, its payload kept compressed as it is,
