@@ -11,30 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
+# autouse: the config folder, caches, stores and passphrases of the test's own
+from test_entries import _isolated, ok, run  # noqa: F401
+
 import kloset
-from kloset.cli.main import main
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The config folder; never the real user's policies, caches, stores or passphrases."""
-    for var, folder in (("KLOSET_CONFIG_DIR", "config"), ("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / folder))
-    for var in ("KLOSET_PASSPHRASE", "KLOSET_PASSPHRASE_CMD", "KLOSET_REPOSITORY"):
-        monkeypatch.delenv(var, raising=False)
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """Where the isolated config folder is (test_entries' autouse fixture sets it)."""
     return tmp_path / "config"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code, out, err = run(capsys, *argv)
-    assert code == 0, err
-    return out
 
 
 def source(tmp_path: Path, name: str) -> Path:
@@ -114,11 +100,11 @@ def test_grouping_by_none_applies_the_policy_to_every_source_at_once(
 
 
 def test_a_saved_policy_is_written_to_the_config_and_used_by_name(
-        store: str, tagged: dict[str, str], _isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        store: str, tagged: dict[str, str], config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = ok(capsys, "prune", "--keep-last", "1", "--keep-tag", "t1", "--save-policy", "mine")
 
     assert out == "saved policy mine: --keep-last 1 --keep-tag t1\n"
-    path = _isolated / "policies.yaml"
+    path = config_dir / "policies.yaml"
     assert yaml.safe_load(path.read_text()) == {"mine": {"keep_last": 1, "keep_tags": ["t1"]}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -130,13 +116,13 @@ def test_a_saved_policy_is_written_to_the_config_and_used_by_name(
 
 
 def test_saving_a_policy_under_a_taken_name_replaces_it_and_may_start_from_another(
-        _isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok(capsys, "prune", "--keep-daily", "7", "--save-policy", "daily")
     out = ok(capsys, "prune", "--policy", "daily", "--keep-weekly", "4", "--keep-within", "2d3h",
              "--group-by", "host", "--save-policy", "daily")
 
     assert out == "replaced policy daily: --keep-daily 7 --keep-weekly 4 --keep-within 2d3h --group-by host\n"
-    assert yaml.safe_load((_isolated / "policies.yaml").read_text()) == {
+    assert yaml.safe_load((config_dir / "policies.yaml").read_text()) == {
         "daily": {"keep_daily": 7, "keep_weekly": 4, "keep_within": "2d3h", "group_by": "host"}}
 
 
@@ -175,14 +161,14 @@ def test_a_count_that_is_not_a_number_is_a_usage_error(store: str, capsys: pytes
 
 
 def test_a_hand_edited_policy_with_an_unknown_field_names_the_file_and_the_field(
-        store: str, _isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _isolated.mkdir()
-    (_isolated / "policies.yaml").write_text("weekly:\n  keep_weakly: 4\n")
+        store: str, config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_dir.mkdir()
+    (config_dir / "policies.yaml").write_text("weekly:\n  keep_weakly: 4\n")
 
     code, _, err = run(capsys, "at", store, "prune", "--policy", "weekly")
 
     assert code == 2
-    assert f"{_isolated / 'policies.yaml'}: policy 'weekly': unknown field 'keep_weakly'" in err
+    assert f"{config_dir / 'policies.yaml'}: policy 'weekly': unknown field 'keep_weakly'" in err
 
 
 # -- cache rebuild -------------------------------------------------------------------------------------
