@@ -143,6 +143,8 @@ def _judge_harmless(base: _Baseline, victim: Path) -> Judgement:
     """Damage the store does not need: nothing to see, everything works."""
     result = cli("at", str(base.store), "check")
     problems = [] if result.code == 0 else [f"check exit {result.code}: {result.err.strip()[-300:]}"]
+    if result.code == 0 and result.err.strip():
+        problems.append(f"check complains: {result.err.strip()[-300:]}")
     problems += _restores(base, {})
     try:
         with kloset.open(str(base.store)) as store:
