@@ -157,3 +157,37 @@ def test_a_lock_that_fails_to_look_at_the_others_is_not_left_behind(
             flaky.backup(str(src))
 
         assert lock_ids(store) == [other.lock_id]  # a leftover would block maintenance for STALE_AFTER
+
+
+def write_lock_of(store: kloset.Store, *, pid: int, hostname: str, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """A fresh exclusive lock as process ``pid`` of ``hostname`` left it."""
+    with monkeypatch.context() as m:
+        m.setattr(locks.os, "getpid", lambda: pid)
+        m.setattr(locks.socket, "gethostname", lambda: hostname)
+        return Lock(store.storage, store._repo.keyring, True)._write()
+
+
+def a_dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_lock_of_a_process_of_this_host_that_is_gone_is_removed_at_once(
+        store: kloset.Store, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    dead = write_lock_of(store, pid=a_dead_pid(), hostname=socket.gethostname(), monkeypatch=monkeypatch)
+    store.backup(str(src))
+    assert dead not in lock_ids(store)
+    with store._repo.lock(exclusive=True):
+        pass
+
+
+def test_a_lock_of_another_host_holds_until_it_is_stale(
+        store: kloset.Store, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_lock_of(store, pid=a_dead_pid(), hostname="another-host.example", monkeypatch=monkeypatch)
+    with pytest.raises(kloset.LockError, match=r"another-host\.example"):
+        store.backup(str(src))
