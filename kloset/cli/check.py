@@ -36,12 +36,17 @@ def run(args: argparse.Namespace, context: Context) -> int:
                   file=sys.stderr)
         return 0
     render.write_lines(_describe(report, damaged))
-    raise CheckFailed(f"check found damage in {len(damaged)} snapshots"
-                      + (f" and {len(report.damaged_packs)} packs" if report.damaged_packs else ""), report)
+    where = [f"{len(damaged)} snapshots"]
+    if report.damaged_packs:
+        where.append(f"{len(report.damaged_packs)} packs")
+    if report.damaged_states:
+        where.append(f"{len(report.damaged_states)} states")
+    raise CheckFailed(f"check found damage in {', '.join(where)}", report)
 
 
 def _describe(report: CheckReport, damaged: dict[str, list[str]]) -> list[str]:
-    lines = [f"damaged pack {pid}: {why}" for pid, why in sorted(report.damaged_packs.items())]
+    lines = [f"damaged state {sid}: {why}" for sid, why in sorted(report.damaged_states.items())]
+    lines += [f"damaged pack {pid}: {why}" for pid, why in sorted(report.damaged_packs.items())]
     if report.missing_blobs:
         lines.append(f"missing blobs: {len(report.missing_blobs)}")
     for short_id, paths in sorted(damaged.items()):

@@ -176,6 +176,19 @@ def test_check_notices_a_damaged_state_even_with_a_warm_cache(
     assert not kloset.open(str(store_path)).check().ok
 
 
+def test_the_check_command_names_a_damaged_state(store: kloset.Store, store_path: Path, rich_tree: RichTree,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from kloset.cli.main import main
+
+    store.backup(str(rich_tree.root))
+    (state,) = states(store_path)
+    flip_byte(state, state.stat().st_size // 2)
+
+    assert main(["at", str(store_path), "check"]) == 10
+    out, err = capsys.readouterr()
+    assert f"damaged state {state.name}:" in out and "1 states" in err
+
+
 def header_location(store: kloset.Store, snap: kloset.Snapshot) -> tuple[Path, int]:
     _, pack_id, _, offset, length = store._repo.index.locate(snap.header.id)
     return Path(store.location) / "packfiles" / pack_id.hex()[:2] / pack_id.hex(), offset + length // 2
