@@ -1,8 +1,11 @@
 """kill -9 at random moments of backup, maintenance and sync, each run by the command line.
 
-The moments are wall-clock delays drawn over the length of a clean run of the same command, measured
-first, so that kills land in every phase: start-up, reading the source, uploading packs, the commit, the
-deletes of maintenance. The whole process group is killed, workers included, as a crash would.
+The moments are random delays after one of three events of the run: its start, its lock appearing in
+the store, its first pack or state appearing; each delay is drawn over how long runs went on after that
+event (measured on a clean run first), so that kills land in every phase: start-up, reading the source,
+uploading packs, the commit, the deletes of maintenance. Nothing in the product is hooked: the suite
+only watches the store's folders. The whole process group is killed, workers included, as a crash
+would.
 After each kill: every store opens, checks clean with its data read, still lists every snapshot that a
 run reported complete and restores them as backed up; then the same operation runs again and succeeds.
 """

@@ -175,8 +175,7 @@ class Ledger:
         del self.expected[timestamp_ns]
 
     def verify(self, location: kloset.Location, scratch: Path, rng: random.Random, *,
-               pending: Manifest | None = None, pending_from: dict[int, Manifest] | None = None,
-               restores: int = 1) -> list[str]:
+               pending: Manifest | None = None, pending_from: dict[int, Manifest] | None = None) -> list[str]:
         """Why the store at ``location`` does not hold its complete snapshots intact ([] if it does).
 
         A snapshot the store lists but the ledger lacks is one an interrupted run completed without
@@ -203,7 +202,7 @@ class Ledger:
                 present = [t for t in self.expected if t in listed]
                 # The newest, and a random earlier one: over many rounds, every snapshot gets restored.
                 chosen = {present[-1], rng.choice(present)} if present else set()
-                for t in sorted(chosen)[-restores - 1:]:
+                for t in sorted(chosen):
                     problems += restore_problems(listed[t], self.expected[t], scratch)
         except (KlosetError, OSError) as e:  # an OSError is a failure the engine did not type
             problems.append(f"{type(e).__name__}: {e}")
