@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kloset import IntegrityError
+from kloset import IntegrityError, TransientError
 
 from . import render
 from .context import Context, resolve
@@ -31,6 +31,10 @@ def run(args: argparse.Namespace, context: Context) -> int:
         print(f"restored {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
               f"{render.size(report.bytes)} to {args.to}{failed}")
     if report.errors:
-        # Everything else has been written; the exit code says the restore is incomplete
+        # Everything else has been written; the exit code says the restore is incomplete, and whether
+        # trying again may help (the store was out of reach) or not (its data is damaged).
+        if report.transient == len(report.errors):
+            raise TransientError(f"{len(report.errors)} entries could not be restored: the store could not be "
+                                 "read; try again")
         raise IntegrityError(f"{len(report.errors)} entries could not be restored")
     return 0

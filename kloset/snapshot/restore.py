@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import KlosetError, NotFound, UnsafePathError, Unsupported
+from ..errors import KlosetError, NotFound, TransientError, UnsafePathError, Unsupported
 from ..exporter import Exporter
 from ..objects import FileInfo
 from .reader import Batch, SnapshotReader
@@ -30,6 +30,10 @@ _BATCH_FILES = 1024
 _BATCH_BYTES = 16 << 20
 
 
+#: What writing one file came to: None when written, else (why, whether the store was out of reach).
+Outcome = tuple[str, bool] | None
+
+
 @dataclass
 class RestoreReport:
     files: int = 0
@@ -38,6 +42,14 @@ class RestoreReport:
     others: int = 0
     bytes: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: How many of the errors came of a store that could not be reached (TransientError): worth retrying.
+    transient: int = 0
+
+    def failed(self, pathname: str, error: BaseException | tuple[str, bool]) -> None:
+        why, transient = (str(error), isinstance(error, TransientError)) if isinstance(error, BaseException) \
+            else error
+        self.errors.append((pathname, why))
+        self.transient += transient
 
 
 def safe_relative(pathname: str, base: str) -> str | None:
@@ -75,16 +87,16 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
         xattrs.setdefault(row_pathname(x), {})[x["name"]] = x["value"]
     report = RestoreReport()
     dirs: list[tuple[str, FileInfo, dict[str, bytes]]] = []
-    links: dict[tuple[int, int], tuple[str, Future[list[str | None]]]] = {}
+    links: dict[tuple[int, int], tuple[str, Future[list[Outcome]]]] = {}
     # Files go to the pool in batches: one hand-over per batch rather than per file keeps the threads
     # from trading the GIL back and forth for every small file.
-    futures: deque[tuple[list[tuple[str, int]], Future[list[str | None]]]] = deque()
+    futures: deque[tuple[list[tuple[str, int]], Future[list[Outcome]]]] = deque()
     batch: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]] = []
     batch_bytes = 0
 
-    def write_all(items: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]]) -> list[str | None]:
-        """Write each file; the error of each (None when written)."""
-        errors: list[str | None] = []
+    def write_all(items: list[tuple[str, FileInfo, dict[str, Any], dict[str, bytes]]]) -> list[Outcome]:
+        """Write each file; the error of each (None when written) and whether it was transient."""
+        errors: list[Outcome] = []
         content = Batch(reader, [row for _, _, row, _ in items])
         for k, (rel, info, _, xa) in enumerate(items):
             try:
@@ -94,10 +106,10 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
             except UnsafePathError:
                 raise
             except (KlosetError, OSError) as e:
-                errors.append(str(e))
+                errors.append((str(e), isinstance(e, TransientError)))
         return errors
 
-    def submit() -> Future[list[str | None]]:
+    def submit() -> Future[list[Outcome]]:
         nonlocal batch, batch_bytes
         fut = pool.submit(write_all, batch)
         futures.append(([(posixpath.join(base, rel) if rel else base, info.size) for rel, info, _, _ in batch], fut))
@@ -115,13 +127,13 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
             except UnsafePathError:
                 raise
             except (KlosetError, OSError) as e:  # the batch failed as a whole
-                outcomes = [str(e)] * len(files)
+                outcomes = [(str(e), isinstance(e, TransientError))] * len(files)
             for (pathname, size), error in zip(files, outcomes, strict=True):
                 if error is None:
                     report.files += 1
                     report.bytes += size
                 else:
-                    report.errors.append((pathname, error))
+                    report.failed(pathname, error)
             if progress is not None:
                 progress(report.files + report.dirs, report.bytes)
 
@@ -172,7 +184,7 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
             except UnsafePathError:
                 raise
             except (Unsupported, NotFound, KlosetError, OSError) as e:
-                report.errors.append((pathname, str(e)))
+                report.failed(pathname, e)
             if progress is not None:
                 progress(report.files + report.dirs, report.bytes)
         if batch:
@@ -183,6 +195,6 @@ def restore(reader: SnapshotReader, exporter: Exporter, path: str | None = None,
             try:
                 exporter.set_attributes(rel, info, xa)
             except (KlosetError, OSError) as e:
-                report.errors.append((rel, str(e)))
+                report.failed(rel, e)
     exporter.close()
     return report

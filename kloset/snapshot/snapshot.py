@@ -145,7 +145,7 @@ class Snapshot:
         with bar(progress, "restore") as fn:
             for p in targets:
                 r = restore(self._reader, exporter_for(config), p, progress=fn)
-                for k in ("files", "dirs", "symlinks", "others", "bytes"):
+                for k in ("files", "dirs", "symlinks", "others", "bytes", "transient"):
                     setattr(report, k, getattr(report, k) + getattr(r, k))
                 report.errors += r.errors
         return report

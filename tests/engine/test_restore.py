@@ -135,3 +135,33 @@ def test_a_restore_of_thousands_of_files_writes_them_all(store: kloset.Store, tm
 
     assert (report.files, report.errors) == (5000, [])
     assert_same_tree(src, tmp_path / "out")
+
+
+class _DataOutOfReach:
+    """A store whose data packs cannot be read for now (their server is gone): a TransientError each time."""
+
+    def __init__(self, inner: object, packs: set[bytes]) -> None:
+        self.inner, self.packs = inner, packs
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def get(self, resource: object, rid: bytes, *args: object) -> bytes:
+        if rid in self.packs:
+            raise kloset.TransientError("connection reset by peer")
+        return self.inner.get(resource, rid, *args)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_files_a_store_out_of_reach_could_not_give_are_counted_as_worth_retrying(
+        store: kloset.Store, rich_tree: RichTree, tmp_path: Path) -> None:
+    from kloset.objects import BlobType
+
+    snap = store.backup(str(rich_tree.root))
+    reopened = kloset.open(str(store.location))
+    snap = reopened.snapshot(snap.id)
+    repo = reopened._repo
+    data = {repo.index.packs[no][0] for _, t, no, _, _ in repo.index.entries() if t == BlobType.CHUNK}
+    repo.storage = _DataOutOfReach(repo.storage, data)  # type: ignore[assignment]
+    report = snap.restore(tmp_path / "out")
+    assert report.errors and report.transient == len(report.errors)
+    assert all("connection reset" in why for _, why in report.errors)
