@@ -255,12 +255,18 @@ class Session:
                 f"{where}: host key verification failed: the server's {e.key.get_name()} key does not match "
                 f"the one in {self._known_hosts} (the server changed keys, or something is in between)")
         if isinstance(e, paramiko.AuthenticationException):
+            if _LOST_DURING_AUTH in str(e):
+                # paramiko's word for a connection that dropped while authenticating: not a refusal
+                return TransientError(f"{where}: the connection dropped while authenticating")
             return AuthenticationError(f"{where}: authentication failed: {e}")
         if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
             return TransientError(f"{where}: cannot connect: connection refused")
         if isinstance(e, (OSError, EOFError, paramiko.SSHException)):
             return TransientError(f"{where}: cannot connect: {e}")
         return KlosetError(f"{where}: cannot connect: {e}")
+
+
+_LOST_DURING_AUTH = "transport shut down or saw EOF"
 
 
 def makedirs(sftp: paramiko.SFTPClient, path: str, mode: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers.ssh_password import password_sftp
+from servers.ssh_password import DROP, password_sftp
 from servers.sshd import SSHServer, free_port, make_key, sshd, write_known_hosts
 
 from kloset.connectors.sftp.exporter import SFTPExporter
@@ -100,6 +100,11 @@ def test_password_login_stores_and_reads_back(password_server: SSHServer) -> Non
 def test_wrong_password_is_an_authentication_error(password_server: SSHServer) -> None:
     with pytest.raises(AuthenticationError, match=r"sftp: .*authentication failed"):
         SFTPStore({**password_server.config("x"), "password": "wrong"}).open()
+
+
+def test_a_connection_dropped_while_authenticating_is_transient_not_a_refusal(password_server: SSHServer) -> None:
+    with pytest.raises(TransientError, match="dropped while authenticating"):
+        SFTPStore({**password_server.config("x"), "password": DROP, "retries": "0"}).open()
 
 
 # -- bad credentials, host keys, unreachable servers -------------------------------------------------

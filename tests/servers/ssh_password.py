@@ -22,9 +22,14 @@ from .sshd import HOST, SSHServer, write_known_hosts
 
 USERNAME = "kloset"
 PASSWORD = "correct horse"
+#: A password on which the server drops the connection in the middle of authenticating.
+DROP = "drop the line"
 
 
 class _PasswordServer(asyncssh.SSHServer):
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+
     def begin_auth(self, username: str) -> bool:
         return True
 
@@ -32,6 +37,8 @@ class _PasswordServer(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        if password == DROP:
+            self._conn.abort()
         return username == USERNAME and password == PASSWORD
 
 
