@@ -12,18 +12,9 @@ from .tally import Tally
 
 #: Known faults of the product, by the words of the wrong outcome they cause, and where they lie.
 KNOWN = {
-    "the next run was refused: the store is locked":
-        "the lock of a killed run holds the store for 600 s, even on its own host where the process is known "
-        "to be gone (kloset/repository/locks.py): a killed maintenance blocks every run, a killed backup "
-        "blocks maintenance",
-    "check does not name the damaged resource":
-        "`kloset check` exits 10 for a damaged state but prints no line naming it (kloset/cli/check.py)",
-    "files not restored":
-        "a restore whose reads keep failing with TransientError reports them as file errors, which the "
-        "command line turns into an IntegrityError, exit 5, instead of a TransientError (kloset/snapshot/restore.py)",
-    "AuthenticationError, not a TransientError":
-        "sftp: a connection dropped during authentication is an AuthenticationError "
-        "(connectors/sftp/session.py)",
+    "a thread of the client died with a traceback: EOFError in":
+        "sftp: a connection dropped during a ranged read kills paramiko's prefetch thread (readv), which "
+        "prints a traceback on stderr beside the command's own typed error (connectors/sftp/session.py)",
 }
 
 
