@@ -12,9 +12,10 @@ from .tally import Tally
 
 #: Known faults of the product, by the words of the wrong outcome they cause, and where they lie.
 KNOWN = {
-    "a thread of the client died with a traceback: EOFError in":
-        "sftp: a connection dropped during a ranged read kills paramiko's prefetch thread (readv), which "
-        "prints a traceback on stderr beside the command's own typed error (connectors/sftp/session.py)",
+    "(_prefetch_thread) (paramiko)":
+        "sftp: a connection dropped during a ranged read kills paramiko's prefetch thread (readv) with an "
+        "EOFError or OSError, which prints a traceback on stderr beside the command's own typed error "
+        "(connectors/sftp/session.py)",
 }
 
 
