@@ -34,6 +34,31 @@ T = TypeVar("T")
 # at ERROR, which Python prints on stderr when the application configured no logging.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
+
+
+_Hook = Callable[[threading.ExceptHookArgs], object]
+
+
+def _quiet_prefetch_deaths(hook: _Hook) -> _Hook:
+    """A thread exception hook that passes everything on but a connection error in the thread that
+    paramiko's ``readv`` starts to send its requests: the read that waits on those requests fails with a
+    kloset error of its own, and Python would print the thread's traceback on stderr beside it."""
+
+    def quiet(args: threading.ExceptHookArgs) -> object:
+        tb = args.exc_traceback
+        frames = []
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        if "_prefetch_thread" in frames and isinstance(args.exc_value, (OSError, EOFError, paramiko.SSHException)):
+            return None
+        return hook(args)
+
+    return quiet
+
+
+threading.excepthook = _quiet_prefetch_deaths(threading.excepthook)
+
 CHANNELS_PER_CONNECTION = 8
 # The window and packet sizes of SFTP channels: paramiko's 2 MiB window stalls a fast link between
 # acknowledgements; a larger one keeps pipelined requests flowing.

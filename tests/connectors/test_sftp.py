@@ -280,3 +280,26 @@ def test_hardlink_is_a_second_name_of_the_same_file(server: SSHServer, tmp_path:
     exporter.write_file("a", FileInfo("a", size=6), iter([b"shared"]))
     assert exporter.hardlink("b", "a") is True
     assert os.stat(tmp_path / "target" / "a").st_ino == os.stat(tmp_path / "target" / "b").st_ino
+
+
+def test_a_dropped_connection_in_paramikos_read_ahead_thread_reaches_no_exception_hook(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from kloset.connectors.sftp import session
+
+    seen: list[str] = []
+    monkeypatch.setattr(threading, "excepthook",
+                        session._quiet_prefetch_deaths(lambda args: seen.append(str(args.exc_value))))
+
+    def _prefetch_thread() -> None:  # the name of paramiko's read-ahead thread function
+        raise EOFError("connection dropped")
+
+    def other_work() -> None:
+        raise EOFError("not paramiko's")
+
+    for target in (_prefetch_thread, other_work):
+        t = threading.Thread(target=target)
+        t.start()
+        t.join()
+    assert seen == ["not paramiko's"]
