@@ -11,12 +11,7 @@ from .run import FULL, REDUCED, Size, run
 from .tally import Tally
 
 #: Known faults of the product, by the words of the wrong outcome they cause, and where they lie.
-KNOWN = {
-    "(_prefetch_thread) (paramiko)":
-        "sftp: a connection dropped during a ranged read kills paramiko's prefetch thread (readv) with an "
-        "EOFError or OSError, which prints a traceback on stderr beside the command's own typed error "
-        "(connectors/sftp/session.py)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _judge(tally: Tally, size: Size) -> None:
