@@ -84,10 +84,16 @@ def only_removed_bytes(repo: Path, removed: int) -> int:
     return sum(lengths.values())
 
 
-def kloset_run(work: Path, env: dict[str, str], threshold: float | None) -> dict[str, float]:
-    repo, copy, src = work / "kloset", work / "kloset-copy", work / "src-kloset"
-    for p in (repo, copy, src):
+def places(work: Path, tool: str) -> tuple[Path, Path, Path]:
+    """A tool's store, the store it syncs to, and its source folder, none left from an earlier run."""
+    paths = work / tool, work / f"{tool}-copy", work / f"src-{tool}"
+    for p in paths:
         shutil.rmtree(p, ignore_errors=True)
+    return paths
+
+
+def kloset_run(work: Path, env: dict[str, str], threshold: float | None) -> dict[str, float]:
+    repo, copy, src = places(work, "kloset")
     run(["kloset", "at", str(repo), "create"], env)
     out: dict[str, float] = {"backup_s": backups("kloset", repo, src, env)}
     run(["kloset", "at", str(copy), "create"], env)
@@ -110,9 +116,7 @@ def kloset_run(work: Path, env: dict[str, str], threshold: float | None) -> dict
 
 
 def restic_run(work: Path, env: dict[str, str]) -> dict[str, float]:
-    repo, copy, src = work / "restic", work / "restic-copy", work / "src-restic"
-    for p in (repo, copy, src):
-        shutil.rmtree(p, ignore_errors=True)
+    repo, copy, src = places(work, "restic")
     run(["restic", "-r", str(repo), "init"], env)
     out: dict[str, float] = {"backup_s": backups("restic", repo, src, env)}
     run(["restic", "-r", str(copy), "init"], env)
