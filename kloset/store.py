@@ -41,7 +41,7 @@ class Store:
         self._repo = repo
         self.location = location_of(location)
         self._headers: dict[bytes, Header] = {}
-        self._packfiles: tuple[tuple[int, ...], list[dict[str, Any]]] | None = None
+        self._packfiles: tuple[frozenset[bytes], list[dict[str, Any]]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -160,9 +160,7 @@ class Store:
         ``threshold`` (default 0.5), under an exclusive lock. ``dry_run`` reports what would go."""
         from .lifecycle.maintenance import maintain
 
-        report = maintain(self._repo, grace=grace, threshold=threshold, dry_run=dry_run, progress=progress)
-        self._packfiles = None  # packs moved and went: the listing kept here is stale
-        return report
+        return maintain(self._repo, grace=grace, threshold=threshold, dry_run=dry_run, progress=progress)
 
     def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
         """Forget the snapshots a retention policy does not keep; the report says what is kept and why."""
@@ -182,8 +180,6 @@ class Store:
         """Throw away this store's local caches (index, metadata packs) and rebuild the index from the store;
         what the rebuilt index holds: ``states`` merged, ``packs``, ``blobs`` and ``snapshots``."""
         self._repo.rebuild_cache()
-        self._headers.clear()
-        self._packfiles = None
         idx = self._repo.index
         return {"states": len(idx.states), "packs": len(idx.packs), "blobs": len(idx.blobs),
                 "snapshots": len(idx.snapshot_ids())}
@@ -238,8 +234,9 @@ class Store:
     def packfiles(self) -> list[dict[str, Any]]:
         """Every packfile the store's index knows: its ID, blob count, and sealed bytes by kind."""
         idx = self._repo.index
-        # A pass over every blob: kept until the index changes, since each SQL refresh asks again.
-        key = (len(idx.states), len(idx.packs), len(idx.blobs), len(idx.deleted))
+        # A pass over every blob: kept until the index changes, since each SQL refresh asks again. The
+        # states an index merged say all it holds (maintenance replaces them when it moves packs).
+        key = frozenset(idx.states)
         if self._packfiles is not None and self._packfiles[0] == key:
             return list(self._packfiles[1])
         data_types = {int(t) for t in BlobType if t.is_data}
