@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .snapshot.analysis import AnalysisReport
     from .snapshot.check import CheckReport
     from .snapshot.diff import Change
+    from .snapshot.listing import Entry
     from .snapshot.restore import RestoreReport
     from .snapshot.snapshot import Snapshot
     from .store import Store, table_schemas
@@ -52,6 +53,7 @@ _LAZY = {
     "AnalysisReport": ".snapshot.analysis",
     "CheckReport": ".snapshot.check",
     "Change": ".snapshot.diff",
+    "Entry": ".snapshot.listing",
     "MaintenanceReport": ".lifecycle.maintenance",
     "PruneReport": ".lifecycle.retention",
     "RetentionPolicy": ".lifecycle.retention",
@@ -123,6 +125,7 @@ __all__ = [
     "CheckFailed",
     "CheckReport",
     "ConfigError",
+    "Entry",
     "Exporter",
     "FileInfo",
     "Finding",

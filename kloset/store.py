@@ -73,6 +73,9 @@ class Store:
         kind = "encrypted" if self._repo.config.encrypted else "plaintext"
         return f"<Store {self.location} ({kind}, {len(self._repo.snapshot_ids())} snapshots)>"
 
+    def _repr_html_(self) -> str | None:
+        return _html("store_html", self)
+
     @property
     def id(self) -> str:
         return self._repo.config.store_id.hex()
@@ -291,6 +294,15 @@ def table_schemas() -> dict[str, pa.Schema]:
     from .snapshot.index import schemas
 
     return schemas()
+
+
+def _html(renderer: str, obj: object) -> str | None:
+    """A notebook's HTML view of ``obj`` from the widgets viewer; None (the plain repr) without it."""
+    try:
+        html: str = getattr(viewer("widgets"), renderer)(obj)
+    except ConfigError:
+        return None
+    return html
 
 
 def _sql_viewer() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from ..registry import exporter_for
 from .diff import Change
 from .diff import diff as diff_rows
 from .header import Header, Summary
+from .listing import Entry, Lister
 from .reader import ContentFile, SnapshotReader
 from .restore import RestoreReport, restore
 
@@ -34,6 +36,7 @@ class Snapshot:
         self.header = header
         self._reader = SnapshotReader(repo, header)
         self._piece_ids: dict[str, set[bytes]] = {}
+        self._lister: Lister | None = None
 
     # -- metadata -----------------------------------------------------------------------------------
 
@@ -65,6 +68,11 @@ class Snapshot:
         s = self.header.summary
         return (f"<Snapshot {self.short_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.header.importer_type}:"
                 f"{self.root} files={s.files} size={s.size}>")
+
+    def _repr_html_(self) -> str | None:
+        from ..store import _html
+
+        return _html("snapshot_html", self)
 
     # -- contents -----------------------------------------------------------------------------------
 
@@ -104,6 +112,27 @@ class Snapshot:
 
     def errors(self) -> pd.DataFrame:
         return self._reader.table("errors").to_pandas()  # pandas is imported by pyarrow on demand
+
+    def entry(self, path: str | None = None) -> Entry:
+        """One entry (the snapshot's root when ``path`` is None); NotFound when there is none."""
+        return self._listing().stat(path or self.root)
+
+    def listdir(self, path: str | None = None, *, after: str | None = None, limit: int | None = None) -> list[Entry]:
+        """The entries directly in a directory (the snapshot's root when ``path`` is None), in name order.
+
+        A page at a time: ``limit`` entries at most, those after the entry named ``after`` (the last one
+        of the previous page). Only the pieces of the index that hold the directory's own entries are
+        read, however large the subtrees below them."""
+        return list(itertools.islice(self.iterdir(path, after=after), limit))
+
+    def iterdir(self, path: str | None = None, *, after: str | None = None) -> Iterator[Entry]:
+        """:meth:`listdir` as a stream."""
+        return self._listing().children(path or self.root, after)
+
+    def _listing(self) -> Lister:
+        if self._lister is None:
+            self._lister = Lister(self._reader)
+        return self._lister
 
     def stat(self, path: str) -> dict[str, Any]:
         """The index row of one path."""
