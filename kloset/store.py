@@ -16,10 +16,10 @@ from .objects import BlobType
 from .registry import importer_class, storage_for, viewer
 from .repository.config import StoreConfig
 from .repository.repo import Repository
-from .snapshot.backup import BackupOptions, take_snapshot
+from .snapshot.backup import BackupOptions, find_parent, take_snapshot
 from .snapshot.check import CheckReport, check
 from .snapshot.diff import Change
-from .snapshot.header import Header
+from .snapshot.header import Header, Summary
 from .snapshot.snapshot import Snapshot
 from .storage import Storage
 
@@ -137,10 +137,19 @@ class Store:
         bo = BackupOptions(tags=list(tags), analyzers=list(analyze), **options)
         from .progress import bar
 
-        with bar(progress, "backup") as fn, bar(progress if bo.analyzers else None, "analyze") as afn:
+        importer.prefetch()  # the source is read while the snapshot list is
+        try:
+            headers = self._all_headers()
+        except BaseException:
+            importer.close()
+            raise
+        # The previous snapshot of the source estimates the totals: a bar has an ETA from the second backup on.
+        last = find_parent(headers, importer) if progress is True else None
+        s = last.summary if last is not None else Summary()
+        with bar(progress, "backup", total_items=s.entries, total_bytes=s.size) as fn, \
+                bar(progress if bo.analyzers else None, "analyze", total_items=s.files, total_bytes=s.size) as afn:
             try:
-                importer.prefetch()  # the source is read while the snapshot list is
-                h = take_snapshot(self._repo, importer, bo, self._all_headers(), fn, afn)
+                h = take_snapshot(self._repo, importer, bo, headers, fn, afn)
             finally:
                 importer.close()
         self._headers[h.id] = h
@@ -210,7 +219,7 @@ class Store:
                 headers.append(self._header(sid))
             except IntegrityError as e:
                 report_headers[sid[:4].hex()] = str(e)
-        with bar(progress, "check", unit="pack") as fn:
+        with bar(progress, "check", unit="pack", total_items=len(self._repo.index.packs) if read_data else None) as fn:
             report = check(self._repo, headers, read_data=read_data, progress=fn)
         report.damaged_snapshots.update(report_headers)
         return report

@@ -269,7 +269,7 @@ def _repack(repo: Repository, packs: list[_Pack], progress: bool | ProgressFn) -
 
     moved = 0
     try:
-        with bar(progress, "repack", unit="pack") as fn, ThreadPoolExecutor(2) as pool:
+        with bar(progress, "repack", unit="pack", total_items=len(packs)) as fn, ThreadPoolExecutor(2) as pool:
             # Packs are read two ahead of the one being copied: the store's latency hides behind the work.
             for done, (p, data) in enumerate(pool.map(fetch, packs), 1):
                 sealer = repo.sealer(p.entry.wrapped_key)

@@ -114,7 +114,7 @@ def sync(store: Store, other: Store, *, direction: str = "to", snapshots: list[s
             if natural_key(h) in have:
                 report.snapshots.append(SyncedSnapshot(h.id.hex(), "", label, False, h.summary.files, h.summary.size))
                 continue
-            with bar(progress, f"sync {h.short_id}") as fn:
+            with bar(progress, f"sync {h.short_id}", total_items=h.summary.entries, total_bytes=h.summary.size) as fn:
                 copy = copy_snapshot(_repo(src), h, _repo(dst), [s.header for s in dst.snapshots()], originals, ids,
                                      progress=fn, checkpoint=checkpoint)
             have.add(natural_key(copy))

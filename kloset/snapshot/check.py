@@ -47,7 +47,7 @@ def check_packs(repo: Repository, report: CheckReport, progress: ProgressFn | No
     by_pack: dict[int, list[tuple[bytes, int, int, int]]] = {}
     for bid, t, no, off, n in idx.entries():
         by_pack.setdefault(no, []).append((bid, t, off, n))
-    done = 0
+    done = nbytes = 0
     for no, (pack_id, wrapped) in enumerate(idx.packs):
         blobs = by_pack.get(no, [])
         if not blobs:
@@ -80,8 +80,9 @@ def check_packs(repo: Repository, report: CheckReport, progress: ProgressFn | No
                 report.damaged_blobs.add(bid)
                 report.damaged_packs.setdefault(pack_id.hex(), "damaged blobs")
         done += 1
+        nbytes += len(data)
         if progress is not None:
-            progress(done, len(data))
+            progress(done, nbytes)
 
 
 def check_snapshot(reader: SnapshotReader, report: CheckReport) -> None:

@@ -35,6 +35,11 @@ class Summary:
     new_chunks: int = 0
     reused_files: int = 0  # files taken from the parent without reading them
 
+    @property
+    def entries(self) -> int:
+        """Every entry the snapshot holds, as a backup's progress counts them."""
+        return self.files + self.dirs + self.symlinks + self.others
+
 
 @dataclass
 class Header:

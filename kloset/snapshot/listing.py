@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
 from .order import path_key
-from .rows import row_key
+from .rows import row_key, row_pathname
 
 if TYPE_CHECKING:
     from .reader import SnapshotReader
@@ -34,7 +34,7 @@ _CACHED_PIECES = 32  # decoded pieces kept per snapshot: a folder's page and the
 class Entry:
     """One entry of a snapshot: a file, directory, symlink or other node, with its main metadata."""
 
-    path: str
+    path: str  # as the source named it: bytes that are not UTF-8 are lone surrogates (os.fsdecode's way)
     type: str  # file, dir, symlink, device, fifo, socket
     size: int
     mode: int
@@ -48,6 +48,11 @@ class Entry:
     @property
     def name(self) -> str:
         return "/" if self.path == "/" else self.path.rsplit("/", 1)[-1]
+
+    @property
+    def display_path(self) -> str:
+        """The path fit for showing: bytes that are not UTF-8 as ``\\xff`` escapes."""
+        return self.path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
     @property
     def is_dir(self) -> bool:
@@ -65,7 +70,7 @@ class Entry:
 def entry_of(row: dict[str, Any]) -> Entry:
     """The Entry of a files row as :func:`kloset.snapshot.index.pylist_columns` gives it."""
     oid = row.get("object_id")
-    return Entry(path=row["path"], type=row["type"], size=int(row["size"] or 0), mode=int(row["mode"] or 0),
+    return Entry(path=row_pathname(row), type=row["type"], size=int(row["size"] or 0), mode=int(row["mode"] or 0),
                  mtime=datetime.fromtimestamp((row["mtime"] or 0) / 1e9, tz=UTC), user=row["user"] or "",
                  group=row["group"] or "", content_type=row.get("content_type"),
                  object_id=oid.hex() if oid is not None else None, target=row.get("target"))

@@ -171,7 +171,9 @@ class Snapshot:
         from ..progress import bar
 
         config = connector_config(to if isinstance(to, Mapping) else str(to), "destination")
-        with bar(progress, "restore") as fn:
+        whole = paths is None
+        with bar(progress, "restore", total_items=self.summary.files + self.summary.dirs if whole else None,
+                 total_bytes=self.summary.size if whole else None) as fn:
             for p in targets:
                 r = restore(self._reader, exporter_for(config), p, progress=fn)
                 for k in ("files", "dirs", "symlinks", "others", "bytes", "transient"):
@@ -189,7 +191,7 @@ class Snapshot:
         from .analysis import analyze, installed
 
         names = list(analyzers) if analyzers is not None else installed()
-        with bar(progress, "analyze") as fn:
+        with bar(progress, "analyze", total_items=self.summary.files, total_bytes=self.summary.size) as fn:
             return analyze(self._repo, self.header, names, options=options, processes=processes, progress=fn)
 
     def analyses(self) -> list[dict[str, Any]]:
