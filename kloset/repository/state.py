@@ -15,6 +15,7 @@ lacks are merged in, and a cache that covers a state the store no longer has is 
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import time
@@ -34,7 +35,7 @@ from ..packfile import BlobTable
 from ..storage import Storage
 
 STATE_VERSION = 1
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _RECORD = struct.Struct("<B32sIQI")
 
 
@@ -130,11 +131,29 @@ class Index:
         self.deleted: set[bytes] = set()
         self.packs: list[tuple[bytes, bytes]] = []
         self.pack_no: dict[bytes, int] = {}
-        self.blobs: dict[bytes, int] = {}
+        # Loaded from the cache, the blobs of file content (all but a few of a large store's) stay packed
+        # records until something asks for them: opening a snapshot and listing its folders needs only
+        # the metadata blobs, which are a dict from the start (see load).
+        self._blobs: dict[bytes, int] | None = {}
+        self._meta: dict[bytes, int] = {}
+        self._packed: bytes = b""
         # Kept beside the blobs, since finding them there means a pass over millions of entries,
         # and every look at the store's snapshots (and their analyses) asks for them.
         self._snapshots: dict[bytes, None] = {}
         self._analyses: dict[bytes, None] = {}
+
+    @property
+    def blobs(self) -> dict[bytes, int]:
+        """Blob ID -> its entry (see :func:`_entry`), for every blob of the store."""
+        if self._blobs is None:
+            blobs = self._meta
+            blobs.update({i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(self._packed)})
+            self._blobs, self._meta, self._packed = blobs, {}, b""
+        return self._blobs
+
+    @blobs.setter
+    def blobs(self, value: dict[bytes, int]) -> None:
+        self._blobs, self._meta, self._packed = value, {}, b""
 
     def merge(self, sid: bytes, delta: StateDelta) -> None:
         self.states.add(sid)
@@ -174,7 +193,8 @@ class Index:
     def locate(self, blob_id: bytes) -> tuple[int, bytes, bytes, int, int]:
         """(type, pack ID, wrapped subkey, offset, length) of a blob; NotFound when absent."""
         try:
-            t, no, off, n = _fields(self.blobs[blob_id])
+            v = self._meta.get(blob_id) if self._blobs is None else None
+            t, no, off, n = _fields(self.blobs[blob_id] if v is None else v)
         except KeyError:
             raise NotFound(f"blob {blob_id.hex()[:16]} is not in the store index") from None
         pid, wk = self.packs[no]
@@ -188,13 +208,17 @@ class Index:
     def dump_parts(self, records_per_part: int = 1 << 16) -> Iterator[bytes | bytearray]:
         """The bytes of :meth:`dump` in parts, so that a large index is never copied whole."""
         packer = msgpack.Packer()
+        data = int(BlobType.CHUNK)
+        meta = {i: v for i, v in self.blobs.items() if v & 0xFF != data}
         head = {"version": CACHE_VERSION, "states": sorted(self.states), "deleted": sorted(self.deleted),
-                "packs": self.packs}
+                "packs": self.packs, "meta": len(meta)}
         yield (packer.pack_map_header(len(head) + 1) + b"".join(packer.pack(k) + packer.pack(v)
                                                                  for k, v in head.items())
                + packer.pack("blobs") + _bin_header(_RECORD.size * len(self.blobs)))
         part, k = bytearray(_RECORD.size * records_per_part), 0
-        for i, t, no, off, n in self.entries():
+        chunks = ((i, v) for i, v in self.blobs.items() if v & 0xFF == data)
+        for i, v in itertools.chain(meta.items(), chunks):
+            t, no, off, n = _fields(v)
             _RECORD.pack_into(part, k * _RECORD.size, t, i, no, off, n)
             k += 1
             if k == records_per_part:
@@ -212,9 +236,13 @@ class Index:
         idx.deleted = {bytes(s) for s in d["deleted"]}
         idx.packs = [(bytes(p), bytes(k)) for p, k in d["packs"]]
         idx.pack_no = {p: i for i, (p, _) in enumerate(idx.packs)}
-        idx.blobs = {i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(d["blobs"])}
-        idx._snapshots = {i: None for i, v in idx.blobs.items() if v & 0xFF == BlobType.SNAPSHOT}
-        idx._analyses = {i: None for i, v in idx.blobs.items() if v & 0xFF == BlobType.ANALYSIS}
+        records, cut = d["blobs"], d["meta"] * _RECORD.size
+        if len(records) % _RECORD.size or cut > len(records):
+            raise IntegrityError("index cache records are truncated")
+        idx._meta = {i: _entry(t, no, off, n) for t, i, no, off, n in _RECORD.iter_unpack(records[:cut])}
+        idx._blobs, idx._packed = None, records[cut:]
+        idx._snapshots = {i: None for i, v in idx._meta.items() if v & 0xFF == BlobType.SNAPSHOT}
+        idx._analyses = {i: None for i, v in idx._meta.items() if v & 0xFF == BlobType.ANALYSIS}
         return idx
 
 

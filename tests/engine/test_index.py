@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kloset.encryption import Keyring, MasterKeys
+from kloset.errors import NotFound
 from kloset.objects import BlobType
 from kloset.packfile import BlobLocation, BlobTable
 from kloset.repository.state import Index, IndexCache, PackEntry, StateDelta
@@ -47,9 +49,29 @@ def test_the_cache_dump_in_parts_is_the_msgpack_of_the_whole(blobs: int, per_par
     idx = _index(blobs)
     records = b"".join(idx.dump_parts(per_part))
     whole = msgpack.unpackb(records)
-    assert set(whole) == {"version", "states", "deleted", "packs", "blobs"}
+    assert set(whole) == {"version", "states", "deleted", "packs", "meta", "blobs"}
     assert msgpack.packb(whole) == records  # the same bytes msgpack itself would write
     assert Index.load(records).blobs == idx.blobs
+
+
+def test_metadata_blobs_are_found_without_loading_the_chunks() -> None:
+    idx = _index(300)
+    meta = BlobTable()
+    kinds = [BlobType.SNAPSHOT, BlobType.FILES, BlobType.ANALYSIS, BlobType.RESULT]
+    ids = {t: os.urandom(32) for t in kinds}
+    for n, t in enumerate(kinds):
+        meta.append(t, ids[t], n * 10, 10)
+    idx.merge(os.urandom(32), StateDelta(packs=[PackEntry(os.urandom(32), os.urandom(40), meta)]))
+    back = Index.load(b"".join(idx.dump_parts()))
+    assert back.snapshot_ids() == [ids[BlobType.SNAPSHOT]] and back.analysis_ids() == [ids[BlobType.ANALYSIS]]
+    for t in kinds:
+        assert back.locate(ids[t]) == idx.locate(ids[t])
+    assert back._blobs is None  # the chunk records are still packed
+    chunk = next(i for i, v in idx.blobs.items() if v & 0xFF == BlobType.CHUNK)
+    assert back.locate(chunk) == idx.locate(chunk)
+    assert back.blobs == idx.blobs
+    with pytest.raises(NotFound):
+        Index.load(b"".join(idx.dump_parts())).locate(os.urandom(32))
 
 
 def test_a_large_index_survives_the_cache(tmp_path: Path) -> None:

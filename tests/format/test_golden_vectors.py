@@ -682,7 +682,8 @@ def test_index_cache_dump_of_the_merged_state_is_pinned() -> None:
     assert idx.dump() == dump
     assert Index.load(dump).dump() == dump
     d = msgpack.unpackb(dump)
-    assert list(d) == ["version", "states", "deleted", "packs", "blobs"] and d["version"] == 1
+    assert list(d) == ["version", "states", "deleted", "packs", "meta", "blobs"] and d["version"] == 2
+    assert d["meta"] == sum(b["type"] != BlobType.CHUNK for b in V["packfile"]["encrypted"]["blobs"])
     pack = V["packfile"]["encrypted"]
     assert d["packs"] == [[x(pack["pack_id"]), x(pack["wrapped_subkey"])]]
     records = list(struct.iter_unpack("<B32sIQI", d["blobs"]))

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Snapshot browser benchmark: open a snapshot of a million files, expand a folder of 10,000 entries.
+
+    python tests/bench/widgets.py [--files 1000000] [--work DIR] [--json]
+
+Builds (once per work folder) an encrypted store holding one snapshot of ``--files`` files: /data with
+100 folders of 100 folders of 100 small distinct files, and /data/m-wide, a folder of 10,000 files placed
+mid-tree, so that its listing sits between subtrees of a hundred thousand rows. Then, in a new process
+each time (cold: nothing of the snapshot decoded yet, as a notebook's first cell has it), times:
+
+- open: ``SnapshotBrowser(store)``: the snapshot list, the newest snapshot opened and its root listed
+  into widgets (bar: < 2 s);
+- expand: a click on m-wide: its first page listed into widgets (bar: < 1 s);
+- every page of m-wide, clicked one after another (10,000 entries in widgets);
+- ``listdir`` of m-wide whole, without widgets;
+- opening the store (key derivation) and the process's peak RSS, for context.
+Each figure is the median of ``--runs`` processes. Exits 0 whatever the verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import stat
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+PASS = "correct horse battery staple 42"
+WIDE = "/data/m-wide"
+
+
+def _records(files: int) -> Iterator[object]:
+    from kloset import FileInfo, Record
+
+    def folder(path: str, ino: int) -> Record:
+        return Record(path, FileInfo(path.rsplit("/", 1)[-1], mode=stat.S_IFDIR | 0o755, ino=ino))
+
+    def file(path: str, i: int) -> Record:
+        data = f"file {i}\n".encode() * 4
+        return Record(path, FileInfo(path.rsplit("/", 1)[-1], size=len(data), mode=stat.S_IFREG | 0o644,
+                                     mtime_ns=1_700_000_000_000_000_000, ctime_ns=1_700_000_000_000_000_000,
+                                     ino=10_000_000 + i), open=lambda data=data: io.BytesIO(data))
+
+    yield folder("/data", 1)
+    tops = max(1, (files - 10_000) // 10_000)  # folders of 100 folders of 100 files
+    n = 0
+
+    def top(name: str, ino: int) -> Iterator[Record]:
+        nonlocal n
+        yield folder(name, ino)
+        for b in range(100):
+            mid = f"{name}/b{b:03d}"
+            yield folder(mid, 100_000 + ino * 100 + b)
+            for c in range(100):
+                yield file(f"{mid}/f{c:03d}", n)
+                n += 1
+
+    for a in range(tops // 2):  # "a…" sorts before m-wide, "n…" after it
+        yield from top(f"/data/a{a:04d}", 10 + a)
+    yield folder(WIDE, 5)
+    for i in range(10_000):
+        yield file(f"{WIDE}/w{i:05d}", n)
+        n += 1
+    for a in range(tops // 2, tops):
+        yield from top(f"/data/n{a:04d}", 10 + a)
+
+
+def build(store_dir: Path, files: int) -> None:
+    import kloset
+    from kloset import Importer
+
+    class Tree(Importer):
+        ordered = True
+        origin = property(lambda self: "bench")  # type: ignore[assignment]
+        type = property(lambda self: "synthetic")  # type: ignore[assignment]
+        root = property(lambda self: "/data")  # type: ignore[assignment]
+
+        def scan(self) -> Iterator[kloset.Record]:
+            return _records(files)  # type: ignore[return-value]
+
+    store = kloset.create(str(store_dir), passphrase=PASS)
+    t = time.perf_counter()
+    snap = store.backup(Tree({"location": "synthetic://"}), progress=False)
+    print(f"built a snapshot of {snap.summary.files:,} files in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+
+_MEASURE = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import kloset
+from kloset.viewers.widgets import SnapshotBrowser
+t1 = time.perf_counter()
+store = kloset.open(sys.argv[1], passphrase=sys.argv[2])
+t2 = time.perf_counter()
+b = SnapshotBrowser(store)
+t3 = time.perf_counter()
+assert b.message.value == "", b.message.value
+node = b._nodes[sys.argv[3]]
+node.button.click()
+t4 = time.perf_counter()
+assert len(b.shown(sys.argv[3])) == b.page_size, b.message.value
+while node.more is not None:
+    node.more.click()
+t5 = time.perf_counter()
+assert len(b.shown(sys.argv[3])) == 10_000
+fresh = kloset.open(sys.argv[1], passphrase=sys.argv[2]).snapshot()
+t6 = time.perf_counter()
+entries = fresh.listdir(sys.argv[3])
+t7 = time.perf_counter()
+assert len(entries) == 10_000
+print(json.dumps({"import": t1 - t0, "open_store": t2 - t1, "open": t3 - t2, "expand": t4 - t3,
+                  "all_pages": t5 - t4, "listdir_10000": t7 - t6, "root_shown": len(b.shown("/data")),
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(store_dir: Path, runs: int) -> dict[str, float]:
+    results = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", _MEASURE, str(store_dir), PASS, WIDE], check=True,
+                             capture_output=True, text=True, env={**os.environ, "KLOSET_PROGRESS": "0"})
+        results.append(json.loads(out.stdout))
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=1_000_000)
+    ap.add_argument("--work", type=Path, help="keeps the built store between runs")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    work = a.work or Path(tempfile.mkdtemp(prefix="kloset-widgets-bench-"))
+    store_dir = work / f"store-{a.files}"
+    if not (store_dir / "CONFIG").exists() and not store_dir.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        build(store_dir, a.files)
+    r = measure(store_dir, a.runs)
+    if a.json:
+        print(json.dumps(r))
+        return
+    print(f"snapshot of {a.files:,} files; median of {a.runs} cold processes")
+    print(f"  open (SnapshotBrowser(store), root listed)   {r['open']:.3f} s   bar < 2 s: "
+          f"{'met' if r['open'] < 2 else 'NOT met'}")
+    print(f"  expand m-wide (10,000 entries), first page   {r['expand']:.3f} s   bar < 1 s: "
+          f"{'met' if r['expand'] < 1 else 'NOT met'}")
+    print(f"  every page of m-wide, one click each         {r['all_pages']:.3f} s")
+    print(f"  listdir(m-wide), 10,000 entries, no widgets  {r['listdir_10000']:.3f} s")
+    print(f"  open the store (Argon2id)                    {r['open_store']:.3f} s")
+    print(f"  import kloset and the widgets                {r['import']:.3f} s")
+    print(f"  peak RSS                                     {r['rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
