@@ -234,16 +234,17 @@ def test_planted_values_are_valid_or_invalid_as_meant() -> None:
     assert iban.is_valid("FR1420041010050500013M02606")
 
 
-def test_gdpr_audit_reports_exactly_the_planted_cards_and_national_ids(mailbox: DovecotServer,
-                                                                        tmp_path: Path) -> None:
-    nb = execute("gdpr_audit", tmp_path, KLOSET_AUDIT_IMAP=json.dumps(mailbox.config()))
-    assert printed(cell(nb, "config"), "mailbox") == mailbox.config()["location"]
-
-    with open(tmp_path / "audit-report/cards_and_national_ids.csv", newline="") as f:
+def exported_report(nb: Any, cwd: Path) -> list[dict[str, str]]:
+    """The rows of the CSV report the audit exported."""
+    with open(cwd / "audit-report/cards_and_national_ids.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert int(printed(cell(nb, "export"), "exported").split()[0]) == len(rows)
     assert {r["category"] for r in rows} <= CARDS_AND_IDS
+    return rows
 
+
+def reported(rows: list[dict[str, str]]) -> dict[tuple[str, str], set[tuple[str, str | None]]]:
+    """(source, planted subject or document) -> (category, masked card) the report has for it."""
     found: dict[tuple[str, str], set[tuple[str, str | None]]] = {}
     for r in rows:
         if r["source"] == "mail":
@@ -253,9 +254,24 @@ def test_gdpr_audit_reports_exactly_the_planted_cards_and_national_ids(mailbox: 
             assert r["source"] == "documents"
             key = ("documents", r["path"].split("/documents/", 1)[1])
         found.setdefault(key, set()).add((r["category"], r["sample"] if r["category"] == "credit_card" else None))
+    return found
+
+
+def test_gdpr_audit_without_a_mailbox_audits_the_documents(tmp_path: Path) -> None:
+    nb = execute("gdpr_audit", tmp_path, KLOSET_AUDIT_IMAP="")
+    assert printed(cell(nb, "config"), "mailbox").startswith("none")
+    assert reported(exported_report(nb, tmp_path)) == {("documents", n): e for n, e in DOCUMENTS.items()}
+
+
+def test_gdpr_audit_reports_exactly_the_planted_cards_and_national_ids(mailbox: DovecotServer,
+                                                                        tmp_path: Path) -> None:
+    nb = execute("gdpr_audit", tmp_path, KLOSET_AUDIT_IMAP=json.dumps(mailbox.config()))
+    assert printed(cell(nb, "config"), "mailbox") == mailbox.config()["location"]
+
+    rows = exported_report(nb, tmp_path)
     planted = {("mail", subject): expected for _, subject, _, expected in MAIL if expected}
     planted |= {("documents", name): expected for name, expected in DOCUMENTS.items()}
-    assert found == planted
+    assert reported(rows) == planted
     refunds = [r for r in rows if r["path"].endswith("/refunds.csv")]
     assert [r["count"] for r in refunds] == ["2"]
     report = cell(nb, "report")
