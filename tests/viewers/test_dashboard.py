@@ -85,6 +85,7 @@ def test_it_opens_the_newest_snapshot_at_its_root(dashboard: FindingsDashboard, 
     assert _row(folders, "folder", f"{root}/finance") == {"credit_card": 0, "email": 0, "iban": 2, "files": 2}
     assert _row(folders, "folder", f"{root}/people") == {"credit_card": 1, "email": 1, "iban": 1, "files": 2}
     assert _row(folders, "folder", f"{root}/mail")["email"] == MAILS
+    assert dashboard.by_folder(folder=f"{root}/people/").equals(dashboard.by_folder(folder=f"{root}/people"))
     shown = dashboard.folders_table.html.value
     assert f"{root}/people" in shown and f"{root}/people/hr" not in shown
     assert dict(dashboard.folder_picker.options)["people  (2 files)"] == f"{root}/people"

@@ -114,7 +114,7 @@ class FindingsDashboard(w.VBox):
         (the snapshot's root when None), counting everything inside each. Files directly in ``folder``
         are counted under ``folder`` itself. Columns: ``folder``, one per category, ``files``."""
         sid = self._resolve(snapshot_id)
-        base = folder if folder is not None else self._root(sid)
+        base = (folder.rstrip("/") or "/") if folder is not None else self._root(sid)
         levels = depth if depth is not None else self.depth.value
         if levels < 1:
             raise kloset.ConfigError("the depth is counted from 1")
