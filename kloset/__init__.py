@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from .errors import (
 )
 from .exporter import Exporter
 from .importer import Importer, ImporterOptions
+from .lazy import lazy_names as _lazy_names
 from .objects import FileInfo, Record
 from .storage import Storage
 
@@ -66,13 +66,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_names(__name__, globals(), _LAZY)
 
 
 __version__ = "0.1.0"

@@ -12,8 +12,7 @@ functions. Everything loads on first use: the displays need no ipywidgets, the p
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kloset.lazy import lazy_names
 
 _LAZY = {
     "store_html": ".display",
@@ -29,13 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, globals(), _LAZY)
 
 
 __all__ = sorted(_LAZY)
