@@ -1,6 +1,6 @@
 """The example notebooks, run top to bottom on a real Jupyter kernel against the data they make (and a real
 dovecot for the audited mailbox), their results checked against what was put in and against the files they
-leave behind."""
+leave behind. (tests/viewers/test_voila.py runs the quickstart in Voilà and a browser.)"""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,7 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from servers.dovecot import DovecotServer, dovecot, free_port
+from servers.dovecot import DovecotServer, dovecot
 from stdnum import iban, luhn
 from stdnum.es import dni
 from stdnum.fr import nir
@@ -169,35 +163,6 @@ def test_quickstart_runs_unattended_anywhere() -> None:
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "input(" not in source and "getpass" not in source
     assert not re.search(r"[\"'](/|~|[A-Za-z]:\\\\)", source), "a path of this machine in the notebook"
-
-
-def test_quickstart_renders_unattended_in_voila(tmp_path: Path) -> None:
-    shutil.copy(NOTEBOOKS / "quickstart.ipynb", tmp_path)
-    port, log = free_port(), tmp_path / "voila.log"
-    with open(log, "wb") as out, subprocess.Popen(
-            [sys.executable, "-m", "voila", "quickstart.ipynb", "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1"], cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT) as voila:
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert voila.poll() is None and time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.1)
-            # Voilà runs every cell before it answers (no progressive rendering by default).
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=300) as answer:
-                page = answer.read().decode()
-        finally:
-            voila.terminate()
-            voila.wait(30)
-    assert "Traceback" not in log.read_text(), log.read_text()
-    assert "restored identical: True" in page
-    short_id = re.search(r"snapshot: ([0-9a-f]{8})", page)
-    assert short_id and page.count(short_id.group(1)) > 1  # printed, and in the snapshot's HTML display
-    assert WIDGET in page
 
 
 @pytest.mark.parametrize("name", ["quickstart", "gdpr_audit", "sql"])
