@@ -28,7 +28,28 @@ def _figure(width: float = 8, height: float = 4) -> Figure:
         from matplotlib.figure import Figure
     except ImportError as e:
         raise kloset.ConfigError("plots need matplotlib: pip install 'kloset[plots]'") from e
+    _shown_as_png()
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def _shown_as_png() -> None:
+    """Have IPython show a Figure that ends a cell as a picture. pyplot's inline backend would do it, but
+    only once pyplot is imported or ``%matplotlib inline`` was run; these figures use neither."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)  # pyplot's inline backend already shows them
+    except KeyError:
+        png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
 
 
 def _bytes_axis(axis: Any) -> None:
