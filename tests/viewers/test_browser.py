@@ -13,6 +13,8 @@ import kloset
 from kloset.viewers.widgets import SnapshotBrowser
 from kloset.viewers.widgets.preview import IMAGE_BYTES, TEXT_BYTES
 
+from .damage import damage_blob
+
 
 def _png() -> bytes:
     from matplotlib.figure import Figure
@@ -133,13 +135,7 @@ def test_bad_input_is_a_message_in_the_widget(store: kloset.Store, src: Path, is
     assert "no snapshot" in SnapshotBrowser(empty).message.value
 
     # Damage the index piece that lists the root's entries, with no local copy of it left.
-    snap = store.snapshot()
-    piece = snap.header.tables["files"][0].id
-    _, pack_id, _, offset, length = store._repo.index.locate(piece)
-    path = isolated / "store" / "packfiles" / pack_id.hex()[:2] / pack_id.hex()
-    data = bytearray(path.read_bytes())
-    data[offset + length // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage_blob(store, store.snapshot().header.tables["files"][0].id)
     monkeypatch.setenv("XDG_CACHE_HOME", str(isolated / "cold-cache"))
     damaged = SnapshotBrowser(kloset.open(str(isolated / "store")))
     assert "Damaged data" in damaged.message.value and damaged.shown(str(src)) == []
@@ -147,13 +143,8 @@ def test_bad_input_is_a_message_in_the_widget(store: kloset.Store, src: Path, is
 
 def test_a_damaged_file_shows_its_details_and_says_its_content_is_damaged(
         store: kloset.Store, src: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    snap = store.snapshot()
-    oid = bytes.fromhex(snap.entry(str(src / "blob.bin")).object_id or "")
-    _, pack_id, _, offset, length = store._repo.index.locate(oid)
-    path = isolated / "store" / "packfiles" / pack_id.hex()[:2] / pack_id.hex()
-    data = bytearray(path.read_bytes())
-    data[offset + length // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    oid = bytes.fromhex(store.snapshot().entry(str(src / "blob.bin")).object_id or "")
+    path = damage_blob(store, oid)
     b = SnapshotBrowser(kloset.open(str(isolated / "store")))
     b.select(str(src / "blob.bin"))
     assert "blob.bin" in b.details.value and "Damaged data" in b.text_view.value

@@ -175,3 +175,22 @@ def test_a_store_without_findings_says_how_to_get_them(base: Path, src: Path) ->
         assert dashboard.snapshot_id is None and dashboard.files_table.html.value == ""
     finally:
         empty.close()
+
+
+def test_a_damaged_index_is_a_message_in_the_dashboard_and_the_explorer(
+        tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kloset.viewers.widgets import SQLExplorer
+
+    from .damage import damage_blob
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = kloset.create(str(tmp_path / "store"), plaintext=True)
+    snap = store.backup(str(src), analyze=["gdpr"])
+    damage_blob(store, snap.header.tables["files"][0].id)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cold-cache"))  # no local copy of the piece
+    damaged = kloset.open(str(tmp_path / "store"))
+    board = FindingsDashboard(damaged)
+    assert "Damaged data" in board.message.value and snap.short_id in board.message.value
+    explorer = SQLExplorer(damaged, "SELECT count(*) FROM files")
+    explorer.run_button.click()
+    assert "Damaged data" in explorer.message.value and explorer.result is None

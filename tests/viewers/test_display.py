@@ -15,6 +15,8 @@ import pytest
 import kloset
 from kloset.viewers.widgets import display
 
+from .damage import damage_blob
+
 PII = "Write to jane.doe@example.com, IBAN DE89370400440532013000.\n"
 
 
@@ -46,16 +48,6 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[kloset.St
     s = kloset.create(str(tmp_path / "store"), plaintext=True)
     yield s
     s.close()
-
-
-def _damage(store: kloset.Store, blob_id: bytes, tmp_path: Path) -> Path:
-    """Flip a byte inside one stored blob; returns its packfile."""
-    _, pack_id, _, offset, length = store._repo.index.locate(blob_id)
-    path = tmp_path / "store" / "packfiles" / pack_id.hex()[:2] / pack_id.hex()
-    data = bytearray(path.read_bytes())
-    data[offset + length // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-    return path
 
 
 def test_a_store_shows_its_sizes_ratio_and_snapshots_newest_first(store: kloset.Store, src: Path) -> None:
@@ -115,7 +107,7 @@ def test_a_snapshot_shows_its_header_summary_and_data_classes(store: kloset.Stor
 def test_a_snapshot_with_a_damaged_index_piece_says_so_in_its_display(
         store: kloset.Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snap = store.backup(str(src), analyze=["gdpr"])
-    _damage(store, snap.header.tables["files"][0].id, tmp_path)
+    damage_blob(store, snap.header.tables["files"][0].id)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cold-cache"))  # no local copy of the piece
     reopened = kloset.open(str(tmp_path / "store"))
     page = reopened.snapshot(snap.id)._repr_html_()
@@ -129,7 +121,7 @@ def test_a_missing_packfile_and_a_damaged_header_leave_the_displays_standing(
     old = store.backup(str(src), analyze=["gdpr"])
     (src / "new.txt").write_text("new\n")
     new = store.backup(str(src))
-    _damage(store, new.header.id, tmp_path)
+    damage_blob(store, new.header.id)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cold-cache"))
     reopened = kloset.open(str(tmp_path / "store"))
     page = reopened._repr_html_() or ""
