@@ -167,6 +167,8 @@ def measure_browser(store_dir: Path, work: Path, runs: int) -> dict[str, float]:
             page.get_by_role("button", name=f"▸ {wide}").click()
             page.get_by_role("button", name=f"w{PAGE - 1:05d}").wait_for(timeout=60_000)
             times["expand"].append(time.perf_counter() - t)
+            box = page.get_by_role("button", name=f"w{PAGE - 1:05d}").bounding_box()
+            assert box is not None and box["height"] >= 20, box  # drawn at full height, not squeezed
             t = time.perf_counter()
             page.locator("select").first.select_option(index=1)  # the other snapshot
             page.get_by_role("button", name="w00000").wait_for(state="detached", timeout=60_000)

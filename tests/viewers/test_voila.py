@@ -29,6 +29,8 @@ def test_the_quickstart_runs_in_a_browser_and_its_snapshot_browser_expands_a_fol
         page.get_by_role("button", name="▸ data").click()
         page.get_by_role("button", name="prices.csv").wait_for(timeout=30_000)
         assert page.get_by_role("button", name="▾ data").is_visible()
+        box = page.get_by_role("button", name="prices.csv").bounding_box()
+        assert box is not None and box["height"] >= 20  # a row a person can read and click
         page.get_by_role("button", name="prices.csv").click()
         page.get_by_text("apple,1.20").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="▾ docs").click()  # collapses

@@ -60,7 +60,9 @@ class SnapshotBrowser(w.VBox):
         self._findings: dict[str, list[dict[str, Any]]] | None = None
         self._style = w.ButtonStyle(button_color="transparent")
         self._picked_style = w.ButtonStyle(button_color="#cfe2f3")
-        self._column = w.Layout(align_items="flex-start")
+        # Rows keep their height (flex "0 0 auto"): in the tree's scrolled box, a flex column would
+        # otherwise shrink a few hundred rows to fit its height, each too thin to see.
+        self._column = w.Layout(align_items="flex-start", flex="0 0 auto")
         self._indents: dict[int, w.Layout] = {}  # one layout per depth: widgets share them
 
         self.message = w.HTML()
@@ -154,7 +156,8 @@ class SnapshotBrowser(w.VBox):
     def _indent(self, depth: int) -> w.Layout:
         layout = self._indents.get(depth)
         if layout is None:
-            layout = self._indents[depth] = w.Layout(width="auto", height="26px", margin=f"0 0 0 {depth * 18}px")
+            layout = self._indents[depth] = w.Layout(width="auto", height="26px", flex="0 0 auto",
+                                                                margin=f"0 0 0 {depth * 18}px")
         return layout
 
     def _picked(self, snapshot_id: str | None) -> None:
