@@ -17,7 +17,7 @@ import ipywidgets as w
 import kloset
 from kloset.progress import human_bytes as _human
 
-from .notice import message_html, shown_in
+from .notice import message_html, reported_in, shown_in
 from .preview import preview
 
 # Font Awesome names, which every Jupyter front end ships (an emoji font is not always there).
@@ -146,9 +146,7 @@ class SnapshotBrowser(w.VBox):
     # -- the tree --------------------------------------------------------------------------------------
 
     def _guarded(self) -> Any:
-        """A fresh message area, and a failure of what follows shown in it."""
-        self._show("")
-        return shown_in(self._show)
+        return reported_in(self.message)
 
     def _show(self, message: str) -> None:
         self.message.value = message

@@ -15,7 +15,7 @@ import pandas as pd
 import kloset
 
 from .grid import PagedTable
-from .notice import shown_in
+from .notice import reported_in
 
 NO_FINDINGS = "No findings: run kloset analyze or back up with analyze=[...]"
 _ALL = "(all categories)"
@@ -247,5 +247,4 @@ class FindingsDashboard(w.VBox):
             action(*args)
 
     def _guarded(self) -> Any:
-        self.message.value = ""
-        return shown_in(lambda m: setattr(self.message, "value", m))
+        return reported_in(self.message)

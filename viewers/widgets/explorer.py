@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 import ipywidgets as w
 import pandas as pd
@@ -17,7 +16,7 @@ import pandas as pd
 import kloset
 
 from .grid import PagedTable
-from .notice import shown_in
+from .notice import reported_in
 
 
 class SQLExplorer(w.VBox):
@@ -62,10 +61,9 @@ class SQLExplorer(w.VBox):
         if query is not None:
             self.editor.value = query
         text = self.editor.value.strip()
-        self._show("")
         self._result = None
         self.grid.show(None)
-        with self._guarded():
+        with reported_in(self.message):
             if not text:
                 raise kloset.QueryError("the query is empty")
             rows = self.store.query(text)
@@ -99,15 +97,11 @@ class SQLExplorer(w.VBox):
     # -- callbacks -------------------------------------------------------------------------------------
 
     def _export_clicked(self) -> None:
-        self._show("")
-        with self._guarded():
+        with reported_in(self.message):
             path = self.csv_path.value.strip()
             if not path:
                 raise kloset.ConfigError("name the CSV file to write")
             self.export_csv(path)
-
-    def _guarded(self) -> Any:
-        return shown_in(self._show)
 
     def _show(self, message: str) -> None:
         self.message.value = message

@@ -35,6 +35,13 @@ def message_html(exc: BaseException) -> str:
             f'background:#fdf2f2"><b>{html.escape(title)}:</b> {html.escape(text)}</div>')
 
 
+def reported_in(area: Any) -> Any:
+    """:func:`shown_in` for a widget's message area (anything with a ``value``, an ``ipywidgets.HTML``),
+    cleared first: what a widget's action says replaces what the previous one said."""
+    area.value = ""
+    return shown_in(lambda m: setattr(area, "value", m))
+
+
 @contextmanager
 def shown_in(show: Callable[[str], Any]) -> Iterator[None]:
     """Run a block; a failure in it is passed to ``show`` as :func:`message_html` instead of raised.
