@@ -39,18 +39,18 @@ def bar(progress: bool | ProgressFn | None, desc: str, *, unit: str = "file", to
 
     by_bytes = unit == "file"
     # A terminal bar goes once done; a notebook's stays, as the cell's record of what was done.
-    leave = "notebook" in tqdm.__module__
+    leave = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)
     t = tqdm(desc=desc, total=(total_bytes if by_bytes else total_items) or None, leave=leave, dynamic_ncols=True,
              unit="B" if by_bytes else unit, unit_scale=by_bytes, unit_divisor=1024 if by_bytes else 1000)
-    items_total = f"/{total_items:,}" if total_items else ""
-    state = [0.0, 0, 0]  # last redraw, items, bytes
+    state = [0.0, 0, 0, total_items or 0]  # last redraw, items, bytes, items expected (0: unknown)
 
     def draw() -> None:
         main, side = (state[2], state[1]) if by_bytes else (state[1], state[2])
-        if t.total is not None and main > t.total:
-            t.total = None
+        if (t.total is not None and main > t.total) or state[1] > state[3] > 0:
+            t.total, state[3] = None, 0  # an estimate the work outgrew says nothing any more
         t.update(main - t.n)
-        t.set_postfix_str(f"{side:,}{items_total} {unit}s" if by_bytes else human_bytes(side), refresh=False)
+        of = f"/{state[3]:,}" if state[3] else ""
+        t.set_postfix_str(f"{side:,}{of} {unit}s" if by_bytes else human_bytes(side), refresh=False)
 
     def update(done: int, nbytes: int) -> None:
         state[1], state[2] = done, nbytes

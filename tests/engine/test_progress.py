@@ -61,7 +61,7 @@ def test_the_bar_shows_bytes_files_rate_and_an_eta_from_the_previous_snapshot(
     first = store.backup(str(src), progress=True)
     text = capsys.readouterr().err
     assert "backup" in text and "files" in text and "B/s" in text
-    (src / "d0" / "new").write_bytes(os.urandom(50_000))
+    (src / "d0" / "f000").write_bytes(os.urandom(20_000))  # changed, same size: the estimate holds
     store.backup(str(src), progress=True)
     text = capsys.readouterr().err
     # The second backup knows roughly how much there is: a total, so a percentage and an ETA.
@@ -120,3 +120,11 @@ def test_an_interrupted_analysis_and_sync_leave_both_stores_as_they_were(store: 
         store.sync(other, progress=Calls(stop_after=3))
     assert other.snapshots() == [] and other.check().ok
     assert store.sync(other).snapshots[0].copied
+
+
+def test_an_estimate_of_entries_the_work_outgrew_is_dropped_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with bar(True, "work", total_items=9, total_bytes=10_000) as fn:
+        assert fn is not None
+        fn(10, 500)
+    text = capsys.readouterr().err
+    assert "10 files" in text and "10/9" not in text
