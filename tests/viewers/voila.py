@@ -31,13 +31,17 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve(notebook: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve ``notebook`` with Voilà (a kernel runs it for each page load); yield its URL. The server's
-    log is ``work/voila.log``; its Jupyter and kloset caches live under ``work``."""
+    """Serve a copy of ``notebook`` in ``work`` with Voilà (a kernel runs it for each page load, in
+    ``work``, so what it writes stays there); yield its URL. The server's log is ``work/voila.log``; its
+    Jupyter and kloset caches live under ``work`` too."""
     port = _free_port()
+    copy = work / notebook.name
+    if copy != notebook:
+        shutil.copyfile(notebook, copy)
     full = {**os.environ, "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "JUPYTER_DATA_DIR": str(work / "data"),
             "XDG_CACHE_HOME": str(work / "cache"), "XDG_CONFIG_HOME": str(work / "config"), **(env or {})}
     with (work / "voila.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+        proc = subprocess.Popen([sys.executable, "-m", "voila", copy.name, "--no-browser", f"--port={port}",
                                  "--Voila.ip=127.0.0.1"], cwd=work, env=full, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
