@@ -140,18 +140,14 @@ class Store:
         importer.prefetch()  # the source is read while the snapshot list is
         try:
             headers = self._all_headers()
-        except BaseException:
-            importer.close()
-            raise
-        # The previous snapshot of the source estimates the totals: a bar has an ETA from the second backup on.
-        last = find_parent(headers, importer) if progress is True else None
-        s = last.summary if last is not None else Summary()
-        with bar(progress, "backup", total_items=s.entries, total_bytes=s.size) as fn, \
-                bar(progress if bo.analyzers else None, "analyze", total_items=s.files, total_bytes=s.size) as afn:
-            try:
+            # The previous snapshot of the source estimates the totals: a bar has an ETA from the second backup on.
+            last = find_parent(headers, importer) if progress is True else None
+            s = last.summary if last is not None else Summary()
+            with bar(progress, "backup", total_items=s.entries, total_bytes=s.size) as fn, \
+                    bar(progress if bo.analyzers else None, "analyze", total_items=s.files, total_bytes=s.size) as afn:
                 h = take_snapshot(self._repo, importer, bo, headers, fn, afn)
-            finally:
-                importer.close()
+        finally:
+            importer.close()
         self._headers[h.id] = h
         return Snapshot(self._repo, h)
 

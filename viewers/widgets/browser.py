@@ -278,14 +278,16 @@ class SnapshotBrowser(w.VBox):
         assert self.snapshot is not None
         if self._findings is None:
             # One read of the snapshot's analysis results, kept by object: they are small beside the index.
+            # None stays the answer for a snapshot never analyzed.
+            if not self.snapshot.analyses():
+                return "<i>not analyzed</i>"
             self._findings = {}
-            if self.snapshot.analyses():
-                for row in self.snapshot.analysis_table("findings").to_pylist():
-                    if row.get("category") is not None:
-                        self._findings.setdefault(row["object_id"].hex(), []).append(row)
+            for row in self.snapshot.analysis_table("findings").to_pylist():
+                if row.get("category") is not None:
+                    self._findings.setdefault(row["object_id"].hex(), []).append(row)
         rows = self._findings.get(entry.object_id or "", [])
         if not rows:
-            return "<i>no findings</i>" if self.snapshot.analyses() else "<i>not analyzed</i>"
+            return "<i>no findings</i>"
         body = "".join(f"<tr><td>{html.escape(r['category'])}</td><td>{html.escape(str(r.get('sample') or ''))}"
                        f"</td><td>{r.get('count') or 1}</td><td>{float(r.get('confidence') or 0):.2f}</td></tr>"
                        for r in rows)
