@@ -141,3 +141,21 @@ def test_an_empty_result_shows_its_columns(store: kloset.Store) -> None:
     assert "only_column" in explorer.grid.html.value
     assert explorer.page_label == "no rows"
     assert explorer.grid.next_button.disabled and explorer.grid.prev_button.disabled
+
+
+def test_an_interrupted_query_is_a_message_and_the_explorer_goes_on(store: kloset.Store) -> None:
+    import os
+    import signal
+    import threading
+
+    explorer = SQLExplorer(store)
+    # What a notebook's stop button does: SIGINT while the query runs inside DuckDB.
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        explorer.run("SELECT sum(hash(i)) FROM range(100000000000) t(i)")
+    finally:
+        timer.cancel()
+    assert "Interrupted" in explorer.message.value and explorer.result is None
+    explorer.run("SELECT count(*) AS n FROM files")
+    assert explorer.message.value == "" and explorer.page_label == "rows 1–1 of 1"

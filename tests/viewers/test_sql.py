@@ -329,3 +329,19 @@ def test_a_file_missing_from_the_snapshot_is_a_query_error(store: kloset.Store, 
 def test_sql_cannot_write_into_a_snapshot(store: kloset.Store, tmp_path: Path) -> None:
     with pytest.raises(kloset.QueryError):
         store.sql("COPY (SELECT 1 AS x) TO 'kloset://latest/tmp/out.csv'")
+
+
+def test_a_query_stopped_by_sigint_is_a_keyboard_interrupt_and_the_connection_goes_on(store: kloset.Store) -> None:
+    import signal
+    import threading
+
+    # DuckDB turns SIGINT into a bare RuntimeError; Python code (and `kloset sql`'s exit status 130)
+    # expects KeyboardInterrupt.
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.sql("SELECT sum(hash(i)) FROM range(100000000000) t(i)")
+    finally:
+        timer.cancel()
+    assert store.sql("SELECT count(*) AS n FROM snapshots").n[0] == len(store.snapshots())

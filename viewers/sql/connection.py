@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Iterator
@@ -185,8 +186,18 @@ def interrupt(store: kloset.Store) -> None:
         conn.con.interrupt()
 
 
-def _error(e: duckdb.Error) -> kloset.KlosetError:
-    return kloset.QueryError(str(e))
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """DuckDB's errors as kloset's: QueryError; and a query stopped by SIGINT (Ctrl-C, a notebook's stop
+    button) as the KeyboardInterrupt Python code expects, where DuckDB raises a bare RuntimeError."""
+    try:
+        yield
+    except duckdb.Error as e:
+        raise kloset.QueryError(str(e)) from e
+    except RuntimeError as e:
+        if str(e) == "Query interrupted":
+            raise KeyboardInterrupt from e
+        raise
 
 
 def _connection(store: kloset.Store) -> StoreConnection:
@@ -215,10 +226,8 @@ class Result:
 
     def _checked(self, fetch: Any, *args: Any) -> Any:
         self._conn.fs.take_errors()
-        try:
+        with _translated():
             result = fetch(*args) if self.relation is not None else None
-        except duckdb.Error as e:
-            raise _error(e) from e
         self._raise_damage()
         return result
 
@@ -244,20 +253,16 @@ class Result:
         if self.relation is None:
             return
         self._conn.fs.take_errors()
-        try:
+        with _translated():
             yield from self.relation.to_arrow_reader(rows)
-        except duckdb.Error as e:
-            raise _error(e) from e
         self._raise_damage()
 
 
 def query(store: kloset.Store, sql: str) -> Result:
     """Run ``sql`` on the store's connection, kept for the store's lifetime (its piece cache stays warm)."""
     conn = _connection(store)
-    try:
+    with _translated():
         return Result(conn, conn.con.sql(sql))
-    except duckdb.Error as e:
-        raise _error(e) from e
 
 
 def fetch(store: kloset.Store, sql: str, form: str = "df") -> Any:
