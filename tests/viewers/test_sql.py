@@ -344,3 +344,17 @@ def test_duckdbs_interrupt_is_a_keyboard_interrupt_and_its_errors_query_errors()
         raise RuntimeError("other")
     with pytest.raises(kloset.QueryError, match="no such table"), _translated():
         raise duckdb.CatalogException("no such table")
+
+
+@pytest.mark.timeout(120)
+def test_sigint_stops_a_running_query_and_the_connection_goes_on(store: kloset.Store) -> None:
+    import threading
+
+    from .interrupts import LONG_QUERY, sigint_while_running
+
+    store.sql("SELECT 1")  # the store's connection is set up before the signals start
+    with sigint_while_running(), pytest.raises(KeyboardInterrupt):
+        store.sql(LONG_QUERY)
+    # The query's thread was interrupted and has ended: nothing goes on running behind the caller.
+    assert not any(t.name == "kloset-sql-query" for t in threading.enumerate())
+    assert store.sql("SELECT count(*) AS n FROM snapshots").n[0] == len(store.snapshots())

@@ -200,6 +200,38 @@ def _translated() -> Iterator[None]:
         raise
 
 
+def _interruptible(con: duckdb.DuckDBPyConnection, fetch: Any) -> Any:
+    """``fetch()``, run where an interrupt stops it at once.
+
+    DuckDB notices SIGINT only when its work hands control back to Python, which a long aggregate does
+    at its end. Called from the main thread, the work runs on a thread of its own while the main thread
+    waits in Python, where KeyboardInterrupt arrives at once; it then interrupts the connection and
+    raises KeyboardInterrupt when the work has stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return fetch()
+    box: list[Any] = []
+
+    def work() -> None:
+        try:
+            box.append((True, fetch()))
+        except BaseException as e:  # handed to the waiting thread
+            box.append((False, e))
+
+    worker = threading.Thread(target=work, name="kloset-sql-query", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 def _connection(store: kloset.Store) -> StoreConnection:
     with _connections_lock:
         conn = _connections.get(store)
@@ -227,7 +259,7 @@ class Result:
     def _checked(self, fetch: Any, *args: Any) -> Any:
         self._conn.fs.take_errors()
         with _translated():
-            result = fetch(*args) if self.relation is not None else None
+            result = _interruptible(self._conn.con, lambda: fetch(*args)) if self.relation is not None else None
         self._raise_damage()
         return result
 
