@@ -17,6 +17,7 @@ import pytest
 import kloset
 from kloset import registry
 from kloset.objects import BlobType, ResourceType
+from kloset.testing.damage import damage_blob
 
 PLUGIN = '''
 import os
@@ -254,19 +255,10 @@ def test_unknown_analyzer_is_a_config_error(src: Path, tmp_path: Path) -> None:
     assert store.snapshots() == []
 
 
-def _flip_blob(store: kloset.Store, blob_id: bytes) -> None:
-    """Flip a byte in the middle of one blob, in its pack on disk."""
-    _, pack_id, _, offset, length = store._repo.index.locate(blob_id)
-    pack = Path(store.location) / "packfiles" / pack_id.hex()[:2] / pack_id.hex()
-    data = bytearray(pack.read_bytes())
-    data[offset + length // 2] ^= 0xFF
-    pack.write_bytes(bytes(data))
-
-
 def test_damaged_content_is_reported_and_the_rest_analyzed(plugin: Path, src: Path, tmp_path: Path) -> None:
     store = kloset.create(str(tmp_path / "store"), passphrase="pw")
     snap = store.backup(str(src))
-    _flip_blob(store, bytes.fromhex(snap.stat(f"{src}/plain.txt")["object_id"].hex()))
+    damage_blob(store, bytes.fromhex(snap.stat(f"{src}/plain.txt")["object_id"].hex()))
     report = kloset.open(str(tmp_path / "store"), passphrase="pw").snapshot().analyze(["secrets"], processes=0)
     assert [(Path(p).name, e.startswith("content unreadable")) for p, e in report.errors] == [("plain.txt", True)]
     assert report.analyzed == 1 and store.snapshot().data_classes() == {"secret": 2}
@@ -277,7 +269,7 @@ def test_a_damaged_result_is_analyzed_again(plugin: Path, src: Path, tmp_path: P
     store.backup(str(src), analyze=["secrets"])
     results = [i for i, t, *_ in store._repo.index.entries() if t == BlobType.RESULT]
     for rid in results:
-        _flip_blob(store, rid)
+        damage_blob(store, rid)
     plugin.write_text("")
     again = kloset.open(str(tmp_path / "store"), passphrase="pw")
     shutil.copytree(src, tmp_path / "elsewhere")  # another source: no parent analysis to take rows from

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 import kloset
+from kloset.testing.damage import damage_blob
 from kloset.viewers.widgets import SnapshotBrowser
 from kloset.viewers.widgets.preview import IMAGE_BYTES, TEXT_BYTES
-
-from .damage import damage_blob
 
 
 def _png() -> bytes:

@@ -179,9 +179,8 @@ def test_a_store_without_findings_says_how_to_get_them(base: Path, src: Path) ->
 
 def test_a_damaged_index_is_a_message_in_the_dashboard_and_the_explorer(
         tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kloset.testing.damage import damage_blob
     from kloset.viewers.widgets import SQLExplorer
-
-    from .damage import damage_blob
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     store = kloset.create(str(tmp_path / "store"), plaintext=True)

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 import kloset
+from kloset.testing.damage import damage_blob
 from kloset.viewers.widgets import display
-
-from .damage import damage_blob
 
 PII = "Write to jane.doe@example.com, IBAN DE89370400440532013000.\n"
 

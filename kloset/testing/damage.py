@@ -1,14 +1,15 @@
-"""Real damage to a store on the local filesystem: a flipped byte inside one stored blob."""
+"""Real damage to a store on the local filesystem, for tests of what a damaged store does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import kloset
+from ..store import Store
 
 
-def damage_blob(store: kloset.Store, blob_id: bytes) -> Path:
-    """Flip a byte in the middle of one blob where its packfile holds it; return the packfile."""
+def damage_blob(store: Store, blob_id: bytes) -> Path:
+    """Flip a byte in the middle of one blob where its packfile holds it (an fs store); return the
+    packfile."""
     _, pack_id, _, offset, length = store._repo.index.locate(blob_id)
     path = Path(store.location) / "packfiles" / pack_id.hex()[:2] / pack_id.hex()
     data = bytearray(path.read_bytes())
